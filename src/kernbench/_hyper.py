@@ -1,0 +1,31 @@
+"""Hyperparameter arithmetic done once, on the host, in float64.
+
+Bias corrections ``1 - beta**t`` lose most of their digits in float32 for small t, so they are
+computed here at full precision and only then cast to the parameter dtype by the backend.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+
+class AdamScalars(NamedTuple):
+    step_size: float  # lr / (1 - beta1**t)
+    bias_correction2_sqrt: float  # sqrt(1 - beta2**t)
+    one_minus_beta1: float
+    one_minus_beta2: float
+    decay_factor: float  # 1 - lr*wd for AdamW, 1.0 otherwise
+
+
+def adam_scalars(lr: float, beta1: float, beta2: float, step: int, weight_decay: float,
+                 decoupled: bool) -> AdamScalars:
+    bias_correction1 = 1.0 - beta1**step
+    bias_correction2 = 1.0 - beta2**step
+    return AdamScalars(
+        step_size=lr / bias_correction1,
+        bias_correction2_sqrt=math.sqrt(bias_correction2),
+        one_minus_beta1=1.0 - beta1,
+        one_minus_beta2=1.0 - beta2,
+        decay_factor=1.0 - lr * weight_decay if decoupled else 1.0,
+    )

@@ -1,0 +1,160 @@
+"""The kernel contract: what every backend computes, with one signature per kernel.
+
+A backend is an object with one method per name in :data:`KERNELS`, each with exactly the
+signature written here (a test compares them). Backends only compute: the public layer
+(:mod:`kernbench.optim`, :mod:`kernbench.info`) has already validated every argument, converted
+array-likes to float32/float64 NumPy arrays, moved the reduction axis last and allocated outputs.
+A kernel never raises for bad data; data errors that are cheapest to find inside the kernel's
+single pass (a negative probability, a slice summing to zero) come back as a status code.
+
+Conventions shared by all kernels
+---------------------------------
+* Arrays may be non-contiguous views (``theta[::2]``, transposes, broadcast views with zero
+  strides for read-only inputs). In-place kernels must update the caller's array itself.
+* Scalars arrive as Python floats computed in float64 on the host; a backend casts them to the
+  array dtype before its inner loop (a float64 scalar in a float32 loop halves the SIMD width).
+* Reductions accumulate in float64 and return float64; the public layer casts to the input dtype.
+* Information kernels return values in nats (natural log); the public layer applies ``base``.
+
+Reductions normalize in the same pass that sums (``p / sum p`` is never materialized), with
+these exact forms, so that every backend agrees on exact zeros (one-hot input, KL(p, p)):
+
+* entropy:        S = sum x, A = sum_{x>0} x log x;            H = max((S log S - A) / S, 0)
+* cross-entropy:  B = sum_{p>0} p log q (q=0 -> -inf);          CE = (Sp log Sq - B) / Sp
+* KL:             C = sum_{p>0} p log(p / q) (q=0 -> +inf);     KL = max(C / Sp + (log Sq - log Sp), 0)
+* JS (two passes: sums, then terms): pn = p / Sp, qn = q / Sq, m = 0.5 pn + 0.5 qn,
+                  JS = 0.5 sum_{pn>0} pn log(pn / m) + 0.5 sum_{qn>0} qn log(qn / m), clamped to [0, ln 2]
+* joint tables:   S = sum j, A = sum_{j>0} j log j, R = sum_{r>0} r log r over row sums r,
+                  C = the same over column sums; I = max((A + S log S - R - C) / S, 0),
+                  H(Y|X) = max((R - A) / S, 0)
+
+A row is invalid (status *_INVALID) when it holds an entry < 0 or its float64 sum is not finite
+(a NaN or infinite entry), and zero-sum (status *_ZERO_SUM) when it is valid and sums to 0.
+p is checked before q.
+
+Status codes (``int8``) returned by the information kernels, one per row; the first nonzero
+row decides the error the public layer raises:
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+STATUS_OK = 0
+STATUS_P_INVALID = 1  # p has an entry that is negative, NaN or infinite (or its sum overflows)
+STATUS_P_ZERO_SUM = 2  # p sums to zero along the axis
+STATUS_Q_INVALID = 3
+STATUS_Q_ZERO_SUM = 4
+
+#: Every kernel name a backend must implement, in the order of the contract.
+KERNELS = (
+    "sgd_step",
+    "adam_step",
+    "sum_squares",
+    "scale_",
+    "cosine_schedule",
+    "entropy_rows",
+    "cross_entropy_rows",
+    "kl_divergence_rows",
+    "js_divergence_rows",
+    "mutual_information",
+    "conditional_entropy",
+    "softmax_rows",
+    "log_softmax_rows",
+    "cross_entropy_logits_rows",
+    "gaussian_kl",
+    "gaussian_entropy",
+)
+
+
+class Kernels(Protocol):
+    """Signatures and semantics of every kernel. See SPEC.md for the formulas."""
+
+    name: str
+
+    # ------------------------------------------------------------------ optimizers
+    def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
+                 dampening, nesterov, maximize, first_step) -> None:
+        """One SGD step on one tensor, in place (param and momentum_buffer).
+
+        ``momentum_buffer`` has param's shape and dtype when ``momentum != 0``, else it is
+        ``None``. ``first_step`` says the buffer holds no history yet: it is set to the
+        (decayed) gradient, ``b = g``, instead of ``b = mu*b + (1-dampening)*g``.
+        Order: ``g = -g`` if maximize; ``g += wd*p`` if wd != 0; momentum; ``p -= lr*g``.
+        """
+
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
+                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
+        """One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step, in place.
+
+        ``step`` is the step number t >= 1 after the increment. ``max_exp_avg_sq`` is an array
+        when ``amsgrad`` else ``None``. Host scalars come from :func:`kernbench._hyper.adam_scalars`.
+        """
+
+    def sum_squares(self, x) -> float:
+        """sum of x*x over every element, accumulated in float64, as a Python float."""
+
+    def scale_(self, x, factor) -> None:
+        """x *= factor in place (factor cast to x's dtype)."""
+
+    def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
+        """The cosine learning rate for each entry of ``steps`` (float64 1-D), float64 out.
+
+        lr(t) = lr_min + (lr_max - lr_min) * (1 + cos(pi * t / T)) / 2 with t clamped to [0, T].
+        """
+
+    # ------------------------------------------------------------------ information
+    def entropy_rows(self, p) -> tuple[np.ndarray, np.ndarray]:
+        """Entropy of each row of the 2-D (R, n) array p, normalized along the row.
+
+        Returns (values float64 (R,), status int8 (R,)). 0 log 0 = 0. A valid value is >= 0.
+        """
+
+    def cross_entropy_rows(self, p, q) -> tuple[np.ndarray, np.ndarray]:
+        """-sum p log q per row, p and q each normalized. p=0 -> 0 even if q=0; p>0,q=0 -> inf."""
+
+    def kl_divergence_rows(self, p, q) -> tuple[np.ndarray, np.ndarray]:
+        """sum p log(p/q) per row, both normalized. p=0 -> 0; p>0, q=0 -> inf. Clipped at 0."""
+
+    def js_divergence_rows(self, p, q) -> tuple[np.ndarray, np.ndarray]:
+        """(KL(p||m) + KL(q||m)) / 2 with m = (p+q)/2, normalized; clamped to [0, ln 2]."""
+
+    def mutual_information(self, joint) -> tuple[float, int]:
+        """I(X;Y) of the 2-D table ``joint`` (rows X, columns Y), normalized; clipped at 0.
+
+        Returns (value, status) with status as for p.
+        """
+
+    def conditional_entropy(self, joint) -> tuple[float, int]:
+        """H(Y|X) = H(X,Y) - H(X) of the 2-D table ``joint``; clipped at 0."""
+
+    def softmax_rows(self, x, temperature, out) -> None:
+        """out[r] = exp((x[r] - max x[r]) / T) / sum(...) for the 2-D (R, n) array x.
+
+        ``out`` is a C-contiguous array of x's shape and dtype. A row whose max is +inf or that
+        holds a NaN comes out all NaN; a -inf logit gives 0; an all -inf row gives NaN.
+        """
+
+    def log_softmax_rows(self, x, temperature, out) -> None:
+        """out[r] = (x[r] - max x[r]) / T - log(sum exp((x[r] - max x[r]) / T)); NaN as softmax."""
+
+    def cross_entropy_logits_rows(self, logits, targets, ignore_index,
+                                  label_smoothing) -> np.ndarray:
+        """Per-row loss (float64 (N,)) of logits (N, V) against int64 targets (N,).
+
+        loss = (1-eps) * (lse - x[y]) + eps * (lse - mean(x)), lse = logsumexp of the row.
+        Rows whose target equals ``ignore_index`` get 0. Targets are already checked to lie in
+        [0, V) or equal ignore_index. A row holding +inf or NaN gives NaN, as in torch.
+        """
+
+    def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
+        """out = log(s2/s1) + (s1**2 + (m1-m2)**2) / (2 s2**2) - 1/2, elementwise.
+
+        Inputs are already broadcast to out's shape (possibly zero-stride views) and cast to
+        out's dtype; ``out`` is C-contiguous.
+        """
+
+    def gaussian_entropy(self, sigma, out) -> None:
+        """out = log(2 pi e)/2 + log(sigma), elementwise (the differential entropy)."""
