@@ -144,7 +144,8 @@ class Kernels(Protocol):
                                   label_smoothing) -> np.ndarray:
         """Per-row loss (float64 (N,)) of logits (N, V) against int64 targets (N,).
 
-        loss = (1-eps) * (lse - x[y]) + eps * (lse - mean(x)), lse = logsumexp of the row.
+        loss = (1-eps) * (lse - x[y]) + eps * (lse - mean(x)), lse = logsumexp of the row;
+        with eps == 0 the smoothing term is left out entirely (0 * inf would be NaN).
         Rows whose target equals ``ignore_index`` get 0. Targets are already checked to lie in
         [0, V) or equal ignore_index. A row holding +inf or NaN gives NaN, as in torch.
         """

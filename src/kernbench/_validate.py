@@ -1,0 +1,103 @@
+"""Argument checks shared by the public functions. Every error names the argument it is about."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def real_scalar(value, name: str) -> float:
+    """A finite real number as a Python float (bools are not numbers here)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    return value
+
+
+def integer_scalar(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
+    return int(value)
+
+
+def float_array(x, name: str) -> np.ndarray:
+    """x as a float32 or float64 array; integer and bool input becomes float64.
+
+    Raises TypeError for anything that is not a real numeric array-like.
+    """
+    if isinstance(x, np.ndarray):
+        a = x
+    else:
+        if x is None or isinstance(x, (str, bytes, dict, set)):
+            raise TypeError(f"{name} must be a real numeric array; got {type(x).__name__}")
+        try:
+            a = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name} must be a real numeric array: {exc}") from None
+    kind = a.dtype.kind
+    if kind == "f":
+        if a.dtype not in FLOAT_DTYPES:
+            a = a.astype(np.float32 if a.dtype.itemsize < 4 else np.float64)
+    elif kind in "iub":
+        a = a.astype(np.float64)
+    else:
+        raise TypeError(f"{name} must be a real numeric array; got dtype {a.dtype}")
+    return a
+
+
+def log_base(base) -> float:
+    """ln(base), the divisor that turns nats into the requested unit; 1.0 for None."""
+    if base is None:
+        return 1.0
+    b = real_scalar(base, "base")
+    if b <= 0 or b == 1:
+        raise ValueError(f"base must be > 0 and != 1; got {b}")
+    return math.log(b)
+
+
+def positive_scalar(value, name: str) -> float:
+    v = real_scalar(value, name)
+    if v <= 0:
+        raise ValueError(f"{name} must be > 0; got {v}")
+    return v
+
+
+def non_negative_scalar(value, name: str) -> float:
+    v = real_scalar(value, name)
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0; got {v}")
+    return v
+
+
+def unit_interval_open(value, name: str) -> float:
+    """A value in [0, 1), as betas must be."""
+    v = real_scalar(value, name)
+    if not 0.0 <= v < 1.0:
+        raise ValueError(f"{name} must be in [0, 1); got {v}")
+    return v
+
+
+def param_array(p, name: str) -> np.ndarray:
+    """A writable float32/float64 NumPy array that an optimizer may update in place."""
+    if not isinstance(p, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array; got {type(p).__name__}")
+    if p.dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must have dtype float32 or float64; got {p.dtype}")
+    if not p.flags.writeable:
+        raise ValueError(f"{name} must be writable; it is a read-only array")
+    return p
+
+
+def array_list(arrays, name: str) -> list:
+    """A list of arrays (or Nones) from a sequence; a lone array is a list of one."""
+    if isinstance(arrays, np.ndarray):
+        return [arrays]
+    if isinstance(arrays, (str, bytes)) or not hasattr(arrays, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of NumPy arrays; got {type(arrays).__name__}")
+    return list(arrays)

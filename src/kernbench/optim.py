@@ -1,0 +1,256 @@
+"""torch.optim-style optimizers over NumPy arrays, updated in place by a chosen backend.
+
+The optimizer owns validation and state; the backend owns arithmetic. ``step()`` checks every
+grad and every hyperparameter before it touches a param or any state, so a bad call raises and
+changes nothing. State is plain NumPy arrays and Python scalars (``state_dict()``), so it moves
+between backends: five steps on ``numpy``, ``load_state_dict`` into a ``numba`` optimizer and
+five more equal ten steps on ``numba``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+
+from kernbench import _validate as v
+from kernbench.backends import get_backend
+
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm", "cosine_annealing",
+           "cosine_schedule"]
+
+DEFAULT_BACKEND = "numba"
+
+
+class Optimizer:
+    """Base class: params, one param group of hyperparameters, per-param state, a backend."""
+
+    #: Names of the per-param state arrays, in the order a state_dict lists them.
+    state_arrays: tuple[str, ...] = ()
+
+    def __init__(self, params, hyper: dict, backend):
+        self.backend = get_backend(backend)
+        plist = v.array_list(params, "params")
+        if not plist:
+            raise ValueError("params is empty: the optimizer has nothing to update")
+        self._params = [v.param_array(p, f"params[{i}]") for i, p in enumerate(plist)]
+        self.param_groups = [self._check_hyper(dict(hyper))]
+        self.defaults = dict(self.param_groups[0])
+        self.state: list[dict] = [{} for _ in self._params]
+
+    # -- hooks for subclasses
+    def _check_hyper(self, hyper: dict) -> dict:
+        raise NotImplementedError
+
+    def _update(self, index: int, param: np.ndarray, grad: np.ndarray, hyper: dict) -> None:
+        raise NotImplementedError
+
+    # -- public
+    @property
+    def params(self) -> list:
+        """The arrays this optimizer updates (the caller's own arrays)."""
+        return list(self._params)
+
+    def _check_grads(self, grads) -> list:
+        glist = v.array_list(grads, "grads")
+        if len(glist) != len(self._params):
+            raise ValueError(f"grads must have {len(self._params)} entries, one per param; "
+                             f"got {len(glist)}")
+        for i, (p, g) in enumerate(zip(self._params, glist)):
+            if g is None:
+                continue
+            if not isinstance(g, np.ndarray):
+                raise TypeError(f"grads[{i}] must be a NumPy array or None; "
+                                f"got {type(g).__name__}")
+            if g.shape != p.shape:
+                raise ValueError(f"grads[{i}] has shape {g.shape}; params[{i}] has {p.shape}")
+            if g.dtype != p.dtype:
+                raise ValueError(f"grads[{i}] has dtype {g.dtype}; params[{i}] has {p.dtype}")
+        return glist
+
+    def step(self, grads) -> None:
+        """Update every param whose grad is not None, in place."""
+        glist = self._check_grads(grads)
+        hyper = self._check_hyper(dict(self.param_groups[0]))
+        for i, (p, g) in enumerate(zip(self._params, glist)):
+            if g is not None:
+                self._update(i, p, g, hyper)
+
+    def state_dict(self) -> dict:
+        """A snapshot: {"state": {index: {name: array or int}}, "param_groups": [hyper]}."""
+        state = {}
+        for i, st in enumerate(self.state):
+            if st:
+                state[i] = {k: (np.array(x, copy=True) if isinstance(x, np.ndarray) else x)
+                            for k, x in st.items()}
+        return {"state": state, "param_groups": copy.deepcopy(self.param_groups)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load a state_dict from any backend's optimizer of the same kind and params."""
+        if not isinstance(state_dict, dict) or "state" not in state_dict \
+                or "param_groups" not in state_dict:
+            raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
+        groups = state_dict["param_groups"]
+        if not isinstance(groups, (list, tuple)) or len(groups) != 1:
+            raise ValueError("state_dict['param_groups'] must hold exactly one group")
+        missing = set(self.defaults) - set(groups[0])
+        if missing:
+            raise ValueError(f"state_dict['param_groups'][0] lacks {sorted(missing)}")
+        hyper = self._check_hyper(dict(groups[0]))
+        new_state: list[dict] = [{} for _ in self._params]
+        for key, st in state_dict["state"].items():
+            i = v.integer_scalar(key, "state_dict['state'] key")
+            if not 0 <= i < len(self._params):
+                raise ValueError(f"state_dict['state'] has an entry for param {i}; "
+                                 f"this optimizer has {len(self._params)}")
+            p = self._params[i]
+            for name, value in st.items():
+                if name == "step":
+                    new_state[i]["step"] = v.integer_scalar(value, f"state[{i}]['step']")
+                    continue
+                if name not in self.state_arrays:
+                    raise ValueError(f"state[{i}] has unknown entry {name!r}")
+                a = np.asarray(value)
+                if a.shape != p.shape:
+                    raise ValueError(f"state[{i}][{name!r}] has shape {a.shape}; "
+                                     f"params[{i}] has {p.shape}")
+                new_state[i][name] = np.array(a, dtype=p.dtype, copy=True)
+        self.param_groups = [hyper]
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        hyper = ", ".join(f"{k}={val!r}" for k, val in self.param_groups[0].items())
+        return f"{type(self).__name__}({hyper}, backend={self.backend.name!r})"
+
+
+def _state_array(state: dict, name: str, param: np.ndarray) -> np.ndarray:
+    a = state.get(name)
+    if a is None:
+        a = state[name] = np.zeros(param.shape, dtype=param.dtype)
+    return a
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
+
+    state_arrays = ("momentum_buffer",)
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, maximize=False, backend=DEFAULT_BACKEND):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize), backend)
+
+    def _check_hyper(self, h: dict) -> dict:
+        h["lr"] = v.non_negative_scalar(h["lr"], "lr")
+        h["momentum"] = v.non_negative_scalar(h["momentum"], "momentum")
+        h["dampening"] = v.real_scalar(h["dampening"], "dampening")
+        h["weight_decay"] = v.non_negative_scalar(h["weight_decay"], "weight_decay")
+        h["nesterov"] = bool(h["nesterov"])
+        h["maximize"] = bool(h["maximize"])
+        if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
+            raise ValueError("nesterov requires momentum > 0 and dampening == 0; got "
+                             f"momentum={h['momentum']}, dampening={h['dampening']}")
+        return h
+
+    def _update(self, index, param, grad, h):
+        st = self.state[index]
+        buf = None
+        first = False
+        if h["momentum"] != 0:
+            first = "momentum_buffer" not in st
+            buf = _state_array(st, "momentum_buffer", param)
+        self.backend.sgd_step(param, grad, buf, lr=h["lr"], weight_decay=h["weight_decay"],
+                              momentum=h["momentum"], dampening=h["dampening"],
+                              nesterov=h["nesterov"], maximize=h["maximize"], first_step=first)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba) with L2 weight decay, AMSGrad and maximize, as torch.optim.Adam."""
+
+    state_arrays = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, maximize=False, backend=DEFAULT_BACKEND):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize), backend)
+
+    def _check_hyper(self, h: dict) -> dict:
+        h["lr"] = v.non_negative_scalar(h["lr"], "lr")
+        betas = h["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2); got {betas!r}")
+        h["betas"] = (v.unit_interval_open(betas[0], "betas[0]"),
+                      v.unit_interval_open(betas[1], "betas[1]"))
+        h["eps"] = v.non_negative_scalar(h["eps"], "eps")
+        h["weight_decay"] = v.non_negative_scalar(h["weight_decay"], "weight_decay")
+        h["amsgrad"] = bool(h["amsgrad"])
+        h["maximize"] = bool(h["maximize"])
+        return h
+
+    def _update(self, index, param, grad, h):
+        st = self.state[index]
+        m = _state_array(st, "exp_avg", param)
+        sq = _state_array(st, "exp_avg_sq", param)
+        vmax = _state_array(st, "max_exp_avg_sq", param) if h["amsgrad"] else None
+        t = st.get("step", 0) + 1
+        beta1, beta2 = h["betas"]
+        self.backend.adam_step(param, grad, m, sq, vmax, lr=h["lr"], beta1=beta1, beta2=beta2,
+                               eps=h["eps"], weight_decay=h["weight_decay"],
+                               decoupled=self.decoupled, amsgrad=h["amsgrad"],
+                               maximize=h["maximize"], step=t)
+        st["step"] = t
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): p *= 1 - lr*wd first."""
+
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, maximize=False, backend=DEFAULT_BACKEND):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize, backend=backend)
+
+
+def clip_grad_norm(grads, max_norm, backend=DEFAULT_BACKEND) -> float:
+    """Scale grads in place so their total 2-norm is at most ``max_norm``; return the norm before.
+
+    As ``torch.nn.utils.clip_grad_norm_``: coefficient ``max_norm / (norm + 1e-6)`` clamped to 1;
+    a non-finite norm propagates into the grads (NaN), as torch does by default.
+    """
+    kernels = get_backend(backend)
+    limit = v.positive_scalar(max_norm, "max_norm")
+    glist = [g for g in v.array_list(grads, "grads")]
+    arrays = [v.param_array(g, f"grads[{i}]") for i, g in enumerate(glist) if g is not None]
+    total = math.sqrt(sum(kernels.sum_squares(g) for g in arrays))
+    coef = limit / (total + 1e-6)
+    if coef < 1.0 or math.isnan(coef):
+        for g in arrays:
+            kernels.scale_(g, coef)
+    return total
+
+
+def cosine_annealing(step, total_steps, lr_max, lr_min=0.0) -> float:
+    """lr_min + (lr_max - lr_min) * (1 + cos(pi * t / T)) / 2 with t clamped to [0, T]."""
+    t = v.real_scalar(step, "step")
+    total = v.positive_scalar(total_steps, "total_steps")
+    hi = v.real_scalar(lr_max, "lr_max")
+    lo = v.real_scalar(lr_min, "lr_min")
+    t = min(max(t, 0.0), total)
+    return lo + (hi - lo) * (1.0 + math.cos(math.pi * t / total)) / 2.0
+
+
+def cosine_schedule(steps, total_steps, lr_max, lr_min=0.0, backend=DEFAULT_BACKEND):
+    """:func:`cosine_annealing` for every entry of ``steps`` at once, as a float64 array."""
+    kernels = get_backend(backend)
+    s = v.float_array(steps, "steps").astype(np.float64, copy=False)
+    if not np.all(np.isfinite(s)):
+        raise ValueError("steps must be finite")
+    total = v.positive_scalar(total_steps, "total_steps")
+    hi = v.real_scalar(lr_max, "lr_max")
+    lo = v.real_scalar(lr_min, "lr_min")
+    flat = np.ascontiguousarray(s).reshape(-1)
+    return kernels.cosine_schedule(flat, total, hi, lo).reshape(s.shape)
