@@ -239,7 +239,8 @@ def perplexity(logits, targets, ignore_index=-100, backend=DEFAULT_BACKEND):
     kernels = get_backend(backend)
     x, t, ignore = _logits_and_targets(logits, targets, ignore_index)
     losses = kernels.cross_entropy_logits_rows(x, t, ignore, 0.0)
-    return x.dtype.type(math.exp(_mean_loss(losses, t, ignore)))
+    with np.errstate(over="ignore"):  # a huge mean loss is an infinite perplexity, as in torch
+        return x.dtype.type(np.exp(_mean_loss(losses, t, ignore)))
 
 
 # ---------------------------------------------------------------------------- Gaussians

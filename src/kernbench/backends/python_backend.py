@@ -1,0 +1,578 @@
+"""The pure-Python backend: the lecture's "slow on purpose" loops.
+
+Every kernel is an honest Python ``for`` loop over elements with :mod:`math` scalars. NumPy is
+used only to allocate results, to get aligned 1-D views (:func:`kernbench._arrays.flat_pieces`),
+to read one element at a time (``a.item(i)``, a Python float) and to write one element at a time
+(``a[i] = v``). Arithmetic is done in Python floats (IEEE double); storing into a float32 array
+rounds once. Host scalars are first cast to the array dtype, as the contract asks of every backend.
+
+Python floats differ from NumPy in three ways that a kernel must hide, because a kernel never
+raises on data that passed validation: ``x / 0.0`` raises ZeroDivisionError, ``math.log`` raises
+on 0 and negatives, ``math.exp``/``math.cos`` raise on overflow/inf. The kernels below guard those
+cases and return what NumPy would (inf, -inf or nan).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kernbench._arrays import flat_pieces
+from kernbench._hyper import adam_scalars
+from kernbench.backends import Backend
+from kernbench.backends.interface import (
+    STATUS_OK,
+    STATUS_P_INVALID,
+    STATUS_P_ZERO_SUM,
+    STATUS_Q_INVALID,
+    STATUS_Q_ZERO_SUM,
+)
+
+_INF = math.inf
+_NEG_INF = -math.inf
+_NAN = math.nan
+_LN2 = math.log(2.0)
+_HALF_LOG_2PI_E = math.log(2.0 * math.pi * math.e) / 2.0
+
+
+# ---------------------------------------------------------------------- NumPy-like scalar helpers
+def _div(a: float, b: float) -> float:
+    """a / b with IEEE semantics (NumPy's): x/0 -> +-inf, 0/0 and nan/0 -> nan."""
+    if b != 0.0 or b != b:
+        return a / b
+    if a != a or a == 0.0:
+        return _NAN
+    # sign of the result: sign(a) * sign(b), where b is +0.0 or -0.0
+    negative = (a < 0.0) != (math.copysign(1.0, b) < 0.0)
+    return _NEG_INF if negative else _INF
+
+
+def _log(x: float) -> float:
+    """math.log with NumPy's answers where math raises: log(0) = -inf, log(x<0) = nan."""
+    if x > 0.0:
+        return math.log(x)  # log(inf) = inf
+    if x == 0.0:
+        return _NEG_INF
+    return _NAN  # negative or nan
+
+
+def _sqrt(x: float) -> float:
+    """math.sqrt with sqrt(x<0) = nan."""
+    if x >= 0.0:
+        return math.sqrt(x)
+    return _NAN
+
+
+def _cos(x: float) -> float:
+    """math.cos with cos(+-inf) = nan."""
+    if x - x == 0.0:  # finite
+        return math.cos(x)
+    return _NAN
+
+
+def _scalar(dtype, value) -> float:
+    """The host scalar ``value`` rounded to ``dtype``, as a Python float."""
+    return float(dtype.type(value))
+
+
+def _row_values(row) -> list:
+    """The elements of a 1-D view as Python floats, read one at a time."""
+    get = row.item
+    return [get(j) for j in range(row.shape[0])]
+
+
+class PythonBackend(Backend):
+    """Element-by-element Python loops; the baseline every other backend is measured against."""
+
+    name = "python"
+
+    # ------------------------------------------------------------------ optimizers
+    def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
+                 dampening, nesterov, maximize, first_step) -> None:
+        dtype = param.dtype
+        lr_ = _scalar(dtype, lr)
+        wd = _scalar(dtype, weight_decay)
+        mu = _scalar(dtype, momentum)
+        one_minus_damp = _scalar(dtype, 1.0 - dampening)
+        use_wd = weight_decay != 0
+        use_mu = momentum != 0
+        maximize = bool(maximize)
+        nesterov = bool(nesterov)
+        first_step = bool(first_step)
+        arrays = (param, grad, momentum_buffer) if use_mu else (param, grad)
+        with np.errstate(over="ignore"):
+            for views in flat_pieces(*arrays):
+                p_view, g_view = views[0], views[1]
+                p_get = p_view.item
+                g_get = g_view.item
+                if use_mu:
+                    b_view = views[2]
+                    b_get = b_view.item
+                for i in range(p_view.shape[0]):
+                    g = g_get(i)
+                    if maximize:
+                        g = -g
+                    p = p_get(i)
+                    if use_wd:
+                        g = g + wd * p
+                    if use_mu:
+                        if first_step:
+                            b = g
+                        else:
+                            b = mu * b_get(i) + one_minus_damp * g
+                        b_view[i] = b
+                        if nesterov:
+                            g = g + mu * b
+                        else:
+                            g = b
+                    p_view[i] = p - lr_ * g
+
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
+                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
+        dtype = param.dtype
+        sc = adam_scalars(lr, beta1, beta2, step, weight_decay, decoupled)
+        step_size = _scalar(dtype, sc.step_size)
+        bc2_sqrt = _scalar(dtype, sc.bias_correction2_sqrt)
+        b1 = _scalar(dtype, beta1)
+        b2 = _scalar(dtype, beta2)
+        omb1 = _scalar(dtype, sc.one_minus_beta1)
+        omb2 = _scalar(dtype, sc.one_minus_beta2)
+        eps_ = _scalar(dtype, eps)
+        decoupled = bool(decoupled)
+        use_l2 = (not decoupled) and weight_decay != 0
+        l2 = _scalar(dtype, weight_decay)
+        use_decay = decoupled and sc.decay_factor != 1.0
+        decay = _scalar(dtype, sc.decay_factor)
+        amsgrad = bool(amsgrad)
+        maximize = bool(maximize)
+        sqrt = math.sqrt
+        if amsgrad:
+            arrays = (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
+        else:
+            arrays = (param, grad, exp_avg, exp_avg_sq)
+        with np.errstate(over="ignore"):
+            for views in flat_pieces(*arrays):
+                p_view, g_view, m_view, v_view = views[0], views[1], views[2], views[3]
+                p_get = p_view.item
+                g_get = g_view.item
+                m_get = m_view.item
+                v_get = v_view.item
+                if amsgrad:
+                    vmax_view = views[4]
+                    vmax_get = vmax_view.item
+                for i in range(p_view.shape[0]):
+                    g = g_get(i)
+                    if maximize:
+                        g = -g
+                    p = p_get(i)
+                    if use_l2:
+                        g = g + l2 * p
+                    if use_decay:
+                        p = p * decay
+                    m = b1 * m_get(i) + omb1 * g
+                    v = b2 * v_get(i) + omb2 * (g * g)
+                    m_view[i] = m
+                    v_view[i] = v
+                    if amsgrad:
+                        vmax = vmax_get(i)
+                        if v > vmax or v != v:  # NaN-propagating, like torch.maximum
+                            vmax = v
+                        vmax_view[i] = vmax
+                        v = vmax
+                    try:
+                        p = p - step_size * (m / (sqrt(v) / bc2_sqrt + eps_))
+                    except (ZeroDivisionError, ValueError):
+                        p = p - step_size * _div(m, _sqrt(v) / bc2_sqrt + eps_)
+                    p_view[i] = p
+
+    def sum_squares(self, x) -> float:
+        total = 0.0
+        for (view,) in flat_pieces(x):
+            get = view.item
+            for i in range(view.shape[0]):
+                v = get(i)
+                total += v * v
+        return total
+
+    def scale_(self, x, factor) -> None:
+        f = _scalar(x.dtype, factor)
+        with np.errstate(over="ignore"):
+            for (view,) in flat_pieces(x):
+                get = view.item
+                for i in range(view.shape[0]):
+                    view[i] = get(i) * f
+
+    def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
+        n = steps.shape[0]
+        out = np.empty(n, dtype=np.float64)
+        big_t = float(total_steps)
+        hi = float(lr_max)
+        lo = float(lr_min)
+        span = hi - lo
+        pi = math.pi
+        get = steps.item
+        for i in range(n):
+            t = get(i)
+            if t < 0.0:
+                t = 0.0
+            elif t > big_t:
+                t = big_t
+            try:
+                c = math.cos(pi * t / big_t)
+            except (ZeroDivisionError, ValueError):
+                c = _cos(_div(pi * t, big_t))
+            out[i] = lo + span * (1.0 + c) / 2.0
+        return out
+
+    # ------------------------------------------------------------------ information
+    def entropy_rows(self, p) -> tuple[np.ndarray, np.ndarray]:
+        n_rows, n = p.shape
+        values = np.empty(n_rows, dtype=np.float64)
+        status = np.zeros(n_rows, dtype=np.int8)
+        log = math.log
+        isfinite = math.isfinite
+        for r in range(n_rows):
+            get = p[r].item
+            s = 0.0
+            a = 0.0
+            negative = False
+            for j in range(n):
+                x = get(j)
+                s += x
+                if x > 0.0:
+                    a += x * log(x)
+                elif x < 0.0:
+                    negative = True
+            if negative or not isfinite(s):
+                status[r] = STATUS_P_INVALID
+                values[r] = _NAN
+            elif s == 0.0:
+                status[r] = STATUS_P_ZERO_SUM
+                values[r] = _NAN
+            else:
+                h = (s * log(s) - a) / s
+                if h < 0.0:
+                    h = 0.0
+                values[r] = h
+        return values, status
+
+    @staticmethod
+    def _pq_status(p_negative, sp, q_negative, sq) -> int:
+        if p_negative or not math.isfinite(sp):
+            return STATUS_P_INVALID
+        if sp == 0.0:
+            return STATUS_P_ZERO_SUM
+        if q_negative or not math.isfinite(sq):
+            return STATUS_Q_INVALID
+        if sq == 0.0:
+            return STATUS_Q_ZERO_SUM
+        return STATUS_OK
+
+    def cross_entropy_rows(self, p, q) -> tuple[np.ndarray, np.ndarray]:
+        n_rows, n = p.shape
+        values = np.empty(n_rows, dtype=np.float64)
+        status = np.zeros(n_rows, dtype=np.int8)
+        log = math.log
+        for r in range(n_rows):
+            p_get = p[r].item
+            q_get = q[r].item
+            sp = 0.0
+            sq = 0.0
+            b = 0.0
+            p_negative = False
+            q_negative = False
+            for j in range(n):
+                pj = p_get(j)
+                qj = q_get(j)
+                sp += pj
+                sq += qj
+                if pj > 0.0:
+                    if qj > 0.0:
+                        b += pj * log(qj)
+                    elif qj == 0.0:
+                        b += _NEG_INF  # p > 0, q = 0: p log q = -inf
+                    # q < 0 or nan: the row is invalid, flagged below / by its sum
+                elif pj < 0.0:
+                    p_negative = True
+                if qj < 0.0:
+                    q_negative = True
+            code = self._pq_status(p_negative, sp, q_negative, sq)
+            status[r] = code
+            if code != STATUS_OK:
+                values[r] = _NAN
+            else:
+                values[r] = (sp * log(sq) - b) / sp
+        return values, status
+
+    def kl_divergence_rows(self, p, q) -> tuple[np.ndarray, np.ndarray]:
+        n_rows, n = p.shape
+        values = np.empty(n_rows, dtype=np.float64)
+        status = np.zeros(n_rows, dtype=np.int8)
+        log = math.log
+        for r in range(n_rows):
+            p_get = p[r].item
+            q_get = q[r].item
+            sp = 0.0
+            sq = 0.0
+            c = 0.0
+            p_negative = False
+            q_negative = False
+            for j in range(n):
+                pj = p_get(j)
+                qj = q_get(j)
+                sp += pj
+                sq += qj
+                if pj > 0.0:
+                    if qj > 0.0:
+                        ratio = pj / qj  # may overflow to inf or underflow to 0
+                        if ratio > 0.0:
+                            c += pj * log(ratio)
+                        else:
+                            c += _NEG_INF
+                    elif qj == 0.0:
+                        c += _INF  # p > 0, q = 0: +inf
+                elif pj < 0.0:
+                    p_negative = True
+                if qj < 0.0:
+                    q_negative = True
+            code = self._pq_status(p_negative, sp, q_negative, sq)
+            status[r] = code
+            if code != STATUS_OK:
+                values[r] = _NAN
+            else:
+                kl = c / sp + (log(sq) - log(sp))
+                if kl < 0.0:
+                    kl = 0.0
+                values[r] = kl
+        return values, status
+
+    def js_divergence_rows(self, p, q) -> tuple[np.ndarray, np.ndarray]:
+        n_rows, n = p.shape
+        values = np.empty(n_rows, dtype=np.float64)
+        status = np.zeros(n_rows, dtype=np.int8)
+        log = math.log
+        for r in range(n_rows):
+            # pass 1: sums and validity
+            ps = _row_values(p[r])
+            qs = _row_values(q[r])
+            sp = 0.0
+            sq = 0.0
+            p_negative = False
+            q_negative = False
+            for j in range(n):
+                pj = ps[j]
+                qj = qs[j]
+                sp += pj
+                sq += qj
+                if pj < 0.0:
+                    p_negative = True
+                if qj < 0.0:
+                    q_negative = True
+            code = self._pq_status(p_negative, sp, q_negative, sq)
+            status[r] = code
+            if code != STATUS_OK:
+                values[r] = _NAN
+                continue
+            # pass 2: the terms
+            a = 0.0
+            b = 0.0
+            for j in range(n):
+                pn = ps[j] / sp
+                qn = qs[j] / sq
+                m = 0.5 * pn + 0.5 * qn
+                if pn > 0.0:
+                    a += pn * (log(pn / m) if m > 0.0 else _INF)
+                if qn > 0.0:
+                    b += qn * (log(qn / m) if m > 0.0 else _INF)
+            js = 0.5 * a + 0.5 * b
+            if js < 0.0:
+                js = 0.0
+            elif js > _LN2:
+                js = _LN2
+            values[r] = js
+        return values, status
+
+    @staticmethod
+    def _joint_sums(joint):
+        """One pass over the table: (status, S, A, R, C) as in the interface's formulas."""
+        n_rows, n_cols = joint.shape
+        log = math.log
+        s = 0.0
+        a = 0.0
+        negative = False
+        col_sums = [0.0] * n_cols
+        row_sums = [0.0] * n_rows
+        for i in range(n_rows):
+            get = joint[i].item
+            row = 0.0
+            for j in range(n_cols):
+                x = get(j)
+                s += x
+                row += x
+                col_sums[j] += x
+                if x > 0.0:
+                    a += x * log(x)
+                elif x < 0.0:
+                    negative = True
+            row_sums[i] = row
+        if negative or not math.isfinite(s):
+            return STATUS_P_INVALID, s, a, 0.0, 0.0
+        if s == 0.0:
+            return STATUS_P_ZERO_SUM, s, a, 0.0, 0.0
+        big_r = 0.0
+        for x in row_sums:
+            if x > 0.0:
+                big_r += x * log(x)
+        big_c = 0.0
+        for x in col_sums:
+            if x > 0.0:
+                big_c += x * log(x)
+        return STATUS_OK, s, a, big_r, big_c
+
+    def mutual_information(self, joint) -> tuple[float, int]:
+        code, s, a, big_r, big_c = self._joint_sums(joint)
+        if code != STATUS_OK:
+            return _NAN, int(code)
+        value = (a + s * math.log(s) - big_r - big_c) / s
+        if value < 0.0:
+            value = 0.0
+        return value, STATUS_OK
+
+    def conditional_entropy(self, joint) -> tuple[float, int]:
+        code, s, a, big_r, _ = self._joint_sums(joint)
+        if code != STATUS_OK:
+            return _NAN, int(code)
+        value = (big_r - a) / s
+        if value < 0.0:
+            value = 0.0
+        return value, STATUS_OK
+
+    @staticmethod
+    def _row_max(xs) -> float:
+        """The row max, or nan when the row holds a NaN, its max is +inf, or it is all -inf."""
+        m = _NEG_INF
+        has_nan = False
+        for v in xs:
+            if v > m:
+                m = v
+            elif v != v:
+                has_nan = True
+        if has_nan or m == _INF or m == _NEG_INF:
+            return _NAN
+        return m
+
+    def softmax_rows(self, x, temperature, out) -> None:
+        n_rows, n = x.shape
+        t = _scalar(x.dtype, temperature)
+        exp = math.exp
+        for r in range(n_rows):
+            xs = _row_values(x[r])
+            o = out[r]
+            m = self._row_max(xs)
+            if m != m:
+                for j in range(n):
+                    o[j] = _NAN
+                continue
+            es = [0.0] * n
+            s = 0.0
+            for j in range(n):
+                e = exp((xs[j] - m) / t)  # <= 1: no overflow; -inf -> 0
+                es[j] = e
+                s += e
+            for j in range(n):
+                o[j] = es[j] / s  # s >= 1
+        return None
+
+    def log_softmax_rows(self, x, temperature, out) -> None:
+        n_rows, n = x.shape
+        t = _scalar(x.dtype, temperature)
+        exp = math.exp
+        log = math.log
+        for r in range(n_rows):
+            xs = _row_values(x[r])
+            o = out[r]
+            m = self._row_max(xs)
+            if m != m:
+                for j in range(n):
+                    o[j] = _NAN
+                continue
+            zs = [0.0] * n
+            s = 0.0
+            for j in range(n):
+                z = (xs[j] - m) / t
+                zs[j] = z
+                s += exp(z)
+            log_s = log(s)  # s >= 1
+            for j in range(n):
+                o[j] = zs[j] - log_s  # -inf logit -> -inf
+        return None
+
+    def cross_entropy_logits_rows(self, logits, targets, ignore_index,
+                                  label_smoothing) -> np.ndarray:
+        n_rows, n = logits.shape
+        losses = np.zeros(n_rows, dtype=np.float64)
+        smoothing = _scalar(logits.dtype, label_smoothing)
+        use_smoothing = label_smoothing != 0
+        keep = 1.0 - smoothing
+        ignore = int(ignore_index)
+        exp = math.exp
+        log = math.log
+        t_get = targets.item
+        for r in range(n_rows):
+            y = int(t_get(r))
+            if y == ignore:
+                continue  # losses[r] stays 0
+            xs = _row_values(logits[r])
+            m = self._row_max(xs)
+            if m != m:
+                losses[r] = _NAN
+                continue
+            s = 0.0
+            total = 0.0
+            for v in xs:
+                s += exp(v - m)
+                total += v
+            lse = m + log(s)
+            loss = keep * (lse - xs[y])
+            if use_smoothing:
+                # torch skips the smoothing term when label_smoothing == 0 (so a -inf logit
+                # elsewhere in the row does not turn 0 * inf into nan)
+                loss = loss + smoothing * (lse - total / n)
+            losses[r] = loss
+        return losses
+
+    def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
+        log = math.log
+        with np.errstate(over="ignore"):
+            for m1_v, s1_v, m2_v, s2_v, o_v in flat_pieces(mu1, sigma1, mu2, sigma2, out):
+                m1_get = m1_v.item
+                s1_get = s1_v.item
+                m2_get = m2_v.item
+                s2_get = s2_v.item
+                for i in range(o_v.shape[0]):
+                    s1 = s1_get(i)
+                    s2 = s2_get(i)
+                    d = m1_get(i) - m2_get(i)
+                    try:
+                        value = (log(s2 / s1) + (s1 * s1 + d * d) / (2.0 * (s2 * s2))) - 0.5
+                    except (ZeroDivisionError, ValueError):
+                        value = (_log(_div(s2, s1))
+                                 + _div(s1 * s1 + d * d, 2.0 * (s2 * s2))) - 0.5
+                    o_v[i] = value
+
+    def gaussian_entropy(self, sigma, out) -> None:
+        c = _HALF_LOG_2PI_E
+        log = math.log
+        with np.errstate(over="ignore"):
+            for s_v, o_v in flat_pieces(sigma, out):
+                get = s_v.item
+                for i in range(o_v.shape[0]):
+                    s = get(i)
+                    try:
+                        o_v[i] = c + log(s)
+                    except ValueError:
+                        o_v[i] = c + _log(s)
+
+
+__all__ = ["PythonBackend"]
