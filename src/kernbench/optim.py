@@ -34,7 +34,7 @@ class Optimizer:
         plist = v.array_list(params, "params")
         if not plist:
             raise ValueError("params is empty: the optimizer has nothing to update")
-        self._params = [v.param_array(p, f"params[{i}]") for i, p in enumerate(plist)]
+        self._params = [self.backend.as_param(p, f"params[{i}]") for i, p in enumerate(plist)]
         self.param_groups = [self._check_hyper(dict(hyper))]
         self.defaults = dict(self.param_groups[0])
         self.state: list[dict] = [{} for _ in self._params]
@@ -49,7 +49,11 @@ class Optimizer:
     # -- public
     @property
     def params(self) -> list:
-        """The arrays this optimizer updates (the caller's own arrays)."""
+        """The current params: the caller's own arrays, updated in place.
+
+        For a backend with immutable arrays (dask) these are the newest arrays, which replace
+        the ones passed in at every step.
+        """
         return list(self._params)
 
     def _check_grads(self, grads) -> list:
@@ -58,15 +62,8 @@ class Optimizer:
             raise ValueError(f"grads must have {len(self._params)} entries, one per param; "
                              f"got {len(glist)}")
         for i, (p, g) in enumerate(zip(self._params, glist)):
-            if g is None:
-                continue
-            if not isinstance(g, np.ndarray):
-                raise TypeError(f"grads[{i}] must be a NumPy array or None; "
-                                f"got {type(g).__name__}")
-            if g.shape != p.shape:
-                raise ValueError(f"grads[{i}] has shape {g.shape}; params[{i}] has {p.shape}")
-            if g.dtype != p.dtype:
-                raise ValueError(f"grads[{i}] has dtype {g.dtype}; params[{i}] has {p.dtype}")
+            if g is not None:
+                self.backend.check_grad(g, p, f"grads[{i}]", f"params[{i}]")
         return glist
 
     def step(self, grads) -> None:
@@ -82,7 +79,7 @@ class Optimizer:
         state = {}
         for i, st in enumerate(self.state):
             if st:
-                state[i] = {k: (np.array(x, copy=True) if isinstance(x, np.ndarray) else x)
+                state[i] = {k: (x if k == "step" else self.backend.to_numpy(x))
                             for k, x in st.items()}
         return {"state": state, "param_groups": copy.deepcopy(self.param_groups)}
 
@@ -115,7 +112,7 @@ class Optimizer:
                 if a.shape != p.shape:
                     raise ValueError(f"state[{i}][{name!r}] has shape {a.shape}; "
                                      f"params[{i}] has {p.shape}")
-                new_state[i][name] = np.array(a, dtype=p.dtype, copy=True)
+                new_state[i][name] = self.backend.from_numpy(a, p)
         self.param_groups = [hyper]
         self.state = new_state
 
@@ -123,12 +120,21 @@ class Optimizer:
         hyper = ", ".join(f"{k}={val!r}" for k, val in self.param_groups[0].items())
         return f"{type(self).__name__}({hyper}, backend={self.backend.name!r})"
 
+    def _state_array(self, state: dict, name: str, param):
+        a = state.get(name)
+        if a is None:
+            a = state[name] = self.backend.zeros_like(param)
+        return a
 
-def _state_array(state: dict, name: str, param: np.ndarray) -> np.ndarray:
-    a = state.get(name)
-    if a is None:
-        a = state[name] = np.zeros(param.shape, dtype=param.dtype)
-    return a
+    def _adopt(self, index: int, new_arrays, names: tuple[str, ...]) -> None:
+        """Take the new arrays a backend with immutable arrays returned: (param, *state)."""
+        if new_arrays is None:
+            return
+        self._params[index] = new_arrays[0]
+        st = self.state[index]
+        for name, a in zip(names, new_arrays[1:]):
+            if a is not None:
+                st[name] = a
 
 
 class SGD(Optimizer):
@@ -160,10 +166,12 @@ class SGD(Optimizer):
         first = False
         if h["momentum"] != 0:
             first = "momentum_buffer" not in st
-            buf = _state_array(st, "momentum_buffer", param)
-        self.backend.sgd_step(param, grad, buf, lr=h["lr"], weight_decay=h["weight_decay"],
-                              momentum=h["momentum"], dampening=h["dampening"],
-                              nesterov=h["nesterov"], maximize=h["maximize"], first_step=first)
+            buf = self._state_array(st, "momentum_buffer", param)
+        new = self.backend.sgd_step(param, grad, buf, lr=h["lr"],
+                                    weight_decay=h["weight_decay"], momentum=h["momentum"],
+                                    dampening=h["dampening"], nesterov=h["nesterov"],
+                                    maximize=h["maximize"], first_step=first)
+        self._adopt(index, new, self.state_arrays)
 
 
 class Adam(Optimizer):
@@ -192,15 +200,16 @@ class Adam(Optimizer):
 
     def _update(self, index, param, grad, h):
         st = self.state[index]
-        m = _state_array(st, "exp_avg", param)
-        sq = _state_array(st, "exp_avg_sq", param)
-        vmax = _state_array(st, "max_exp_avg_sq", param) if h["amsgrad"] else None
+        m = self._state_array(st, "exp_avg", param)
+        sq = self._state_array(st, "exp_avg_sq", param)
+        vmax = self._state_array(st, "max_exp_avg_sq", param) if h["amsgrad"] else None
         t = st.get("step", 0) + 1
         beta1, beta2 = h["betas"]
-        self.backend.adam_step(param, grad, m, sq, vmax, lr=h["lr"], beta1=beta1, beta2=beta2,
-                               eps=h["eps"], weight_decay=h["weight_decay"],
-                               decoupled=self.decoupled, amsgrad=h["amsgrad"],
-                               maximize=h["maximize"], step=t)
+        new = self.backend.adam_step(param, grad, m, sq, vmax, lr=h["lr"], beta1=beta1,
+                                     beta2=beta2, eps=h["eps"], weight_decay=h["weight_decay"],
+                                     decoupled=self.decoupled, amsgrad=h["amsgrad"],
+                                     maximize=h["maximize"], step=t)
+        self._adopt(index, new, self.state_arrays)
         st["step"] = t
 
 
@@ -223,13 +232,16 @@ def clip_grad_norm(grads, max_norm, backend=DEFAULT_BACKEND) -> float:
     """
     kernels = get_backend(backend)
     limit = v.positive_scalar(max_norm, "max_norm")
-    glist = [g for g in v.array_list(grads, "grads")]
-    arrays = [v.param_array(g, f"grads[{i}]") for i, g in enumerate(glist) if g is not None]
-    total = math.sqrt(sum(kernels.sum_squares(g) for g in arrays))
+    glist = v.array_list(grads, "grads")
+    arrays = [(i, kernels.as_param(g, f"grads[{i}]")) for i, g in enumerate(glist)
+              if g is not None]
+    total = math.sqrt(sum(kernels.sum_squares(g) for _, g in arrays))
     coef = limit / (total + 1e-6)
     if coef < 1.0 or math.isnan(coef):
-        for g in arrays:
-            kernels.scale_(g, coef)
+        for i, g in arrays:
+            new = kernels.scale_(g, coef)
+            if new is not None and isinstance(grads, list):
+                grads[i] = new  # immutable arrays (dask): the list holds the scaled ones
     return total
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import threading
 
+import numpy as np
+
 from kernbench.backends.interface import KERNELS
 
 #: Known backends in the order of the contract: module path and class name.
@@ -16,6 +18,8 @@ _BACKENDS = {
     "python": ("kernbench.backends.python_backend", "PythonBackend"),
     "numpy": ("kernbench.backends.numpy_backend", "NumpyBackend"),
     "numba": ("kernbench.backends.numba_backend", "NumbaBackend"),
+    "cuda": ("kernbench.backends.cuda_backend", "CudaBackend"),
+    "dask": ("kernbench.backends.dask_backend", "DaskBackend"),
 }
 
 _instances: dict = {}
@@ -69,7 +73,12 @@ def available_backends() -> list[str]:
 
 
 class Backend:
-    """Base of every backend: a name and whether it can run here."""
+    """Base of every backend: a name, whether it can run here, and its array plumbing.
+
+    The plumbing methods let the optimizers hold arrays that are not NumPy arrays (device
+    arrays for ``cuda``, dask arrays for ``dask``) without knowing what they are. The defaults
+    here are for backends that compute on NumPy arrays in place.
+    """
 
     name = ""
 
@@ -77,6 +86,33 @@ class Backend:
     def unavailable_reason(cls) -> str | None:
         """None when the backend runs here, else one sentence saying why not."""
         return None
+
+    def as_param(self, p, name: str):
+        """p checked (and, if the backend needs it, converted) as an optimizer param."""
+        from kernbench._validate import param_array
+
+        return param_array(p, name)
+
+    def check_grad(self, g, p, name: str, param_name: str) -> None:
+        """Raise unless g can be the gradient of param p (same shape and dtype)."""
+        if not isinstance(g, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array or None; got {type(g).__name__}")
+        if g.shape != p.shape:
+            raise ValueError(f"{name} has shape {g.shape}; {param_name} has {p.shape}")
+        if g.dtype != p.dtype:
+            raise ValueError(f"{name} has dtype {g.dtype}; {param_name} has {p.dtype}")
+
+    def zeros_like(self, p):
+        """A new zero-filled state array for param p (C-contiguous)."""
+        return np.zeros(p.shape, dtype=p.dtype)
+
+    def to_numpy(self, a) -> np.ndarray:
+        """A NumPy copy of a state array, for state_dict()."""
+        return np.array(a, copy=True)
+
+    def from_numpy(self, a: np.ndarray, like):
+        """A state array of the backend's kind holding a copy of a, shaped and typed as like."""
+        return np.array(a, dtype=like.dtype, copy=True)
 
     def __repr__(self) -> str:
         return f"<kernbench backend {self.name!r}>"

@@ -75,6 +75,9 @@ class Kernels(Protocol):
     name: str
 
     # ------------------------------------------------------------------ optimizers
+    # In-place kernels return None. A backend whose arrays are immutable (dask) returns the
+    # new arrays instead, as a tuple in argument order: (param, momentum_buffer) for sgd_step,
+    # (param, exp_avg, exp_avg_sq, max_exp_avg_sq) for adam_step, the new x for scale_.
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
                  dampening, nesterov, maximize, first_step) -> None:
         """One SGD step on one tensor, in place (param and momentum_buffer).
