@@ -7,6 +7,7 @@ backends beat by fusing the passes into one.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 
@@ -26,6 +27,17 @@ _LN2 = math.log(2.0)
 _HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 #: Scratch buffers kept per (shape, dtype, slot); models repeat a few shapes many times.
 _SCRATCH_ENTRIES = 64
+
+
+def _quiet(kernel):
+    """inf and NaN are legal data: they propagate as in torch, without RuntimeWarnings."""
+
+    @functools.wraps(kernel)
+    def wrapper(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return kernel(*args, **kwargs)
+
+    return wrapper
 
 
 def _row_status(x: np.ndarray, sums: np.ndarray, invalid: int, zero: int) -> np.ndarray:
@@ -84,6 +96,7 @@ class NumpyBackend(Backend):
             g += tmp
         return g
 
+    @_quiet
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
                  dampening, nesterov, maximize, first_step) -> None:
         dt = param.dtype.type
@@ -108,6 +121,7 @@ class NumpyBackend(Backend):
         np.multiply(g, dt(lr), out=tmp)
         param -= tmp
 
+    @_quiet
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
                   eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
         dt = param.dtype.type
@@ -144,6 +158,7 @@ class NumpyBackend(Backend):
         axes = "abcdefghijklmnopqrstuvwxyz"[:x.ndim]
         return float(np.einsum(f"{axes},{axes}->", x, x, dtype=np.float64, casting="safe"))
 
+    @_quiet
     def scale_(self, x, factor) -> None:
         x *= x.dtype.type(factor)
 
@@ -244,12 +259,14 @@ class NumpyBackend(Backend):
             out /= x.dtype.type(temperature)
         return m
 
+    @_quiet
     def softmax_rows(self, x, temperature, out) -> None:
         self._shifted(x, temperature, out)
         np.exp(out, out=out)
         with np.errstate(invalid="ignore"):
             out /= out.sum(axis=1, keepdims=True)
 
+    @_quiet
     def log_softmax_rows(self, x, temperature, out) -> None:
         self._shifted(x, temperature, out)
         e = self._buffer(x.shape, x.dtype)
@@ -258,6 +275,7 @@ class NumpyBackend(Backend):
         with np.errstate(invalid="ignore", divide="ignore"):
             out -= np.log(s).astype(x.dtype)
 
+    @_quiet
     def cross_entropy_logits_rows(self, logits, targets, ignore_index, label_smoothing):
         n = logits.shape[0]
         e = self._buffer(logits.shape, logits.dtype)
@@ -275,6 +293,7 @@ class NumpyBackend(Backend):
         loss[ignored] = 0.0
         return loss
 
+    @_quiet
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
         dt = out.dtype.type
         tmp = self._buffer(out.shape, out.dtype, 0)
@@ -291,6 +310,7 @@ class NumpyBackend(Backend):
         out += tmp
         out -= dt(0.5)
 
+    @_quiet
     def gaussian_entropy(self, sigma, out) -> None:
         np.log(sigma, out=out)
         out += out.dtype.type(_HALF_LOG_2PI_E)
