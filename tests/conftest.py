@@ -1,4 +1,10 @@
-"""Shared fixtures: the backends under test and seeded random generators."""
+"""Shared fixtures: the backends under test and seeded random generators.
+
+The ``backend`` fixture runs a test on every in-process backend usable here (python, numpy,
+numba). Modules that set ``ALL_BACKENDS = True`` also run on the backends that compute
+elsewhere (cuda, including its simulator under NUMBA_ENABLE_CUDASIM=1, and dask) when those
+are available: their per-call cost makes the full suite too slow for them.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,17 @@ import pytest
 
 import kernbench as kb
 
-BACKENDS = kb.available_backends()
+IN_PROCESS = ("python", "numpy", "numba")
+AVAILABLE = kb.available_backends()
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request) -> str:
-    """Each backend usable here, by name."""
-    return request.param
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        if getattr(metafunc.module, "ALL_BACKENDS", False):
+            names = AVAILABLE
+        else:
+            names = [b for b in AVAILABLE if b in IN_PROCESS]
+        metafunc.parametrize("backend", names)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 from kernbench import info, optim
 from tests.helpers import assert_same
 
+ALL_BACKENDS = True
 DTYPES = [np.float64, np.float32]
 
 

@@ -11,6 +11,7 @@ import kernbench as kb
 from kernbench import info
 from kernbench.optim import SGD, Adam, AdamW, clip_grad_norm
 
+ALL_BACKENDS = True  # bad input must raise on every backend, cuda and dask included
 VE = ValueError
 TE = TypeError
 EITHER = (ValueError, TypeError)

@@ -50,8 +50,8 @@ def _as_rows(a: np.ndarray, axis: int) -> tuple[np.ndarray, tuple]:
     return moved.reshape(-1, moved.shape[-1]), moved.shape[:-1]
 
 
-def _probability_rows(x, name: str, axis) -> tuple[np.ndarray, tuple, int]:
-    a = v.float_array(x, name)
+def _probability_rows(kernels, x, name: str, axis) -> tuple[np.ndarray, tuple, int]:
+    a = kernels.as_array(x, name)
     ax = _axis(a, axis, name)
     if a.shape[ax] == 0:
         raise ValueError(f"{name} is empty along axis {ax}: there is no distribution to measure")
@@ -86,9 +86,9 @@ def _finish(values: np.ndarray, lead: tuple, dtype: np.dtype, scale: float):
     return values.reshape(lead).astype(dtype, copy=False)
 
 
-def _pair_rows(p, q, axis):
-    pa = v.float_array(p, "p")
-    qa = v.float_array(q, "q")
+def _pair_rows(kernels, p, q, axis):
+    pa = kernels.as_array(p, "p")
+    qa = kernels.as_array(q, "q")
     if pa.shape != qa.shape:
         raise ValueError(f"p and q must have the same shape; got {pa.shape} and {qa.shape}")
     dtype = np.result_type(pa.dtype, qa.dtype)
@@ -102,13 +102,22 @@ def _pair_rows(p, q, axis):
     return prow, qrow, lead, ax, dtype
 
 
+def _fill(kernels, kernel_name: str, shape: tuple, dtype, *args):
+    """Run a kernel that fills an ``out`` array (or returns its result, see new_output)."""
+    out = kernels.new_output(shape, dtype)
+    if math.prod(shape) == 0:
+        return np.empty(shape, dtype=dtype) if out is None else out
+    result = getattr(kernels, kernel_name)(*args, out)
+    return out if result is None else result
+
+
 # ---------------------------------------------------------------------------- reductions
 
 def entropy(p, base=None, axis=-1, backend=DEFAULT_BACKEND):
     """Shannon entropy of p normalized along ``axis``; equals ``scipy.stats.entropy(p)``."""
     kernels = get_backend(backend)
     scale = v.log_base(base)
-    rows, lead, ax = _probability_rows(p, "p", axis)
+    rows, lead, ax = _probability_rows(kernels, p, "p", axis)
     values, status = kernels.entropy_rows(rows)
     _raise_for_status(status, ax)
     return _finish(values, lead, rows.dtype, scale)
@@ -117,7 +126,7 @@ def entropy(p, base=None, axis=-1, backend=DEFAULT_BACKEND):
 def _pair_reduction(kernel_name, p, q, base, axis, backend):
     kernels = get_backend(backend)
     scale = v.log_base(base)
-    prow, qrow, lead, ax, dtype = _pair_rows(p, q, axis)
+    prow, qrow, lead, ax, dtype = _pair_rows(kernels, p, q, axis)
     values, status = getattr(kernels, kernel_name)(prow, qrow)
     _raise_for_status(status, ax)
     return _finish(values, lead, dtype, scale)
@@ -141,7 +150,7 @@ def js_divergence(p, q, base=None, axis=-1, backend=DEFAULT_BACKEND):
 def _joint_reduction(kernel_name, joint, base, backend):
     kernels = get_backend(backend)
     scale = v.log_base(base)
-    j = v.float_array(joint, "joint")
+    j = kernels.as_array(joint, "joint")
     if j.ndim != 2:
         raise ValueError(f"joint must be a 2-D table; got {j.ndim} dimension(s)")
     if 0 in j.shape:
@@ -166,13 +175,11 @@ def conditional_entropy(joint, base=None, backend=DEFAULT_BACKEND):
 
 def _softmax_like(kernel_name, logits, temperature, axis, backend):
     kernels = get_backend(backend)
-    x = v.float_array(logits, "logits")
+    x = kernels.as_array(logits, "logits")
     t = v.positive_scalar(temperature, "temperature")
     ax = _axis(x, axis, "logits")
     rows, _ = _as_rows(x, ax)
-    out = np.empty(rows.shape, dtype=x.dtype)
-    if out.size:
-        getattr(kernels, kernel_name)(rows, t, out)
+    out = _fill(kernels, kernel_name, rows.shape, x.dtype, rows, t)
     moved_shape = np.moveaxis(x, ax, -1).shape
     return np.moveaxis(out.reshape(moved_shape), -1, ax)
 
@@ -187,8 +194,8 @@ def log_softmax(logits, temperature=1.0, axis=-1, backend=DEFAULT_BACKEND):
     return _softmax_like("log_softmax_rows", logits, temperature, axis, backend)
 
 
-def _logits_and_targets(logits, targets, ignore_index):
-    x = v.float_array(logits, "logits")
+def _logits_and_targets(kernels, logits, targets, ignore_index):
+    x = kernels.as_array(logits, "logits")
     if x.ndim != 2:
         raise ValueError(f"logits must be 2-D (N, V); got {x.ndim} dimension(s)")
     n, n_classes = x.shape
@@ -225,7 +232,7 @@ def cross_entropy_logits(logits, targets, reduction="mean", ignore_index=-100,
     eps = v.real_scalar(label_smoothing, "label_smoothing")
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1]; got {eps}")
-    x, t, ignore = _logits_and_targets(logits, targets, ignore_index)
+    x, t, ignore = _logits_and_targets(kernels, logits, targets, ignore_index)
     losses = kernels.cross_entropy_logits_rows(x, t, ignore, eps)
     if reduction == "none":
         return losses.astype(x.dtype, copy=False)
@@ -237,7 +244,7 @@ def cross_entropy_logits(logits, targets, reduction="mean", ignore_index=-100,
 def perplexity(logits, targets, ignore_index=-100, backend=DEFAULT_BACKEND):
     """exp of the mean cross-entropy over the rows not ignored (NaN when all are ignored)."""
     kernels = get_backend(backend)
-    x, t, ignore = _logits_and_targets(logits, targets, ignore_index)
+    x, t, ignore = _logits_and_targets(kernels, logits, targets, ignore_index)
     losses = kernels.cross_entropy_logits_rows(x, t, ignore, 0.0)
     with np.errstate(over="ignore"):  # a huge mean loss is an infinite perplexity, as in torch
         return x.dtype.type(np.exp(_mean_loss(losses, t, ignore)))
@@ -245,8 +252,8 @@ def perplexity(logits, targets, ignore_index=-100, backend=DEFAULT_BACKEND):
 
 # ---------------------------------------------------------------------------- Gaussians
 
-def _broadcast_floats(arrays: dict):
-    converted = {name: v.float_array(a, name) for name, a in arrays.items()}
+def _broadcast_floats(kernels, arrays: dict):
+    converted = {name: kernels.as_array(a, name) for name, a in arrays.items()}
     try:
         shape = np.broadcast_shapes(*(a.shape for a in converted.values()))
     except ValueError:
@@ -270,21 +277,18 @@ def gaussian_kl(mu1, sigma1, mu2, sigma2, backend=DEFAULT_BACKEND):
     """KL(N(mu1, sigma1^2) || N(mu2, sigma2^2)), elementwise with broadcasting."""
     kernels = get_backend(backend)
     args, shape, dtype = _broadcast_floats(
-        {"mu1": mu1, "sigma1": sigma1, "mu2": mu2, "sigma2": sigma2})
+        kernels, {"mu1": mu1, "sigma1": sigma1, "mu2": mu2, "sigma2": sigma2})
     _check_sigma(args["sigma1"], "sigma1")
     _check_sigma(args["sigma2"], "sigma2")
-    out = np.empty(shape, dtype=dtype)
-    if out.size:
-        kernels.gaussian_kl(args["mu1"], args["sigma1"], args["mu2"], args["sigma2"], out)
+    out = _fill(kernels, "gaussian_kl", shape, dtype,
+                args["mu1"], args["sigma1"], args["mu2"], args["sigma2"])
     return _elementwise_result(out, shape)
 
 
 def gaussian_entropy(sigma, backend=DEFAULT_BACKEND):
     """Differential entropy of N(mu, sigma^2): log(2 pi e sigma^2) / 2, elementwise."""
     kernels = get_backend(backend)
-    args, shape, dtype = _broadcast_floats({"sigma": sigma})
+    args, shape, dtype = _broadcast_floats(kernels, {"sigma": sigma})
     _check_sigma(args["sigma"], "sigma")
-    out = np.empty(shape, dtype=dtype)
-    if out.size:
-        kernels.gaussian_entropy(args["sigma"], out)
+    out = _fill(kernels, "gaussian_entropy", shape, dtype, args["sigma"])
     return _elementwise_result(out, shape)

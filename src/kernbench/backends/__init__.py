@@ -87,6 +87,20 @@ class Backend:
         """None when the backend runs here, else one sentence saying why not."""
         return None
 
+    def as_array(self, x, name: str):
+        """An input of an information function as an array this backend computes on.
+
+        The default: a float32/float64 NumPy array (integer input becomes float64).
+        """
+        from kernbench._validate import float_array
+
+        return float_array(x, name)
+
+    def new_output(self, shape: tuple, dtype):
+        """The ``out`` array for kernels that fill one; None tells the kernel to return its
+        result instead (a backend whose arrays are immutable)."""
+        return np.empty(shape, dtype=dtype)
+
     def as_param(self, p, name: str):
         """p checked (and, if the backend needs it, converted) as an optimizer param."""
         from kernbench._validate import param_array

@@ -109,6 +109,8 @@ class Kernels(Protocol):
         """
 
     # ------------------------------------------------------------------ information
+    # Kernels with an ``out`` argument fill it and return None, or, when the backend's
+    # new_output() gave None (immutable arrays), return the result instead.
     def entropy_rows(self, p) -> tuple[np.ndarray, np.ndarray]:
         """Entropy of each row of the 2-D (R, n) array p, normalized along the row.
 
