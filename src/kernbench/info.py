@@ -266,6 +266,7 @@ def _broadcast_floats(kernels, arrays: dict):
 
 def _check_sigma(a: np.ndarray, name: str) -> None:
     if np.any(a <= 0):
+        a = np.asarray(a)  # only on the error path: gathers a dask array to name the value
         raise ValueError(f"{name} must be > 0 everywhere; found {float(a[a <= 0].flat[0])}")
 
 

@@ -1,0 +1,376 @@
+"""Worker-side functions of the ``dask`` backend: what one task does to one chunk.
+
+Every function here runs on a Dask worker on plain NumPy chunks and calls the numba backend's
+compiled code (:mod:`kernbench.backends._numba_kernels`), serial builds only: Dask supplies the
+parallelism (one task per chunk, one thread per worker), so a chunk never starts numba threads.
+
+Optimizer chunks are updated out of place (the previous step's chunks stay valid, so a step
+that fails, for instance because a worker died, leaves the optimizer's state intact and Dask
+can recompute lost chunks), but without fresh allocations in the steady state: outputs come
+from a worker-local pool of buffers, and a buffer is reused only once nothing but the pool
+references it (Dask has released the key that held it). So step t+1 writes into the memory
+of step t-1, as a double-buffered in-place update would, and no page is faulted in anew.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+
+import numpy as np
+from numba import njit
+
+from kernbench.backends import _numba_kernels as K
+from kernbench.backends.numba_backend import _chunk_length
+
+_OPTS = dict(cache=True, error_model="numpy", nogil=True)
+
+#: Test hook: seconds each optimizer chunk task sleeps before computing (0 in normal use).
+#: Set on the workers (``client.run``) to hold a step in flight while a test kills a worker.
+CHUNK_DELAY = 0.0
+
+# ---------------------------------------------------------------------------- buffer pool
+
+_POOL: dict = {}
+_POOL_LOCK = threading.Lock()
+#: Free buffers kept per (dtype, size) beyond the one handed out.
+_MAX_FREE = 4
+#: References to a pooled array that is free: the pool's list, ``a`` and getrefcount's argument.
+_FREE_REFS = 3
+
+
+def _buffer(n: int, dtype) -> np.ndarray:
+    """A 1-D array of n elements of dtype that nothing else references (contents undefined)."""
+    key = (np.dtype(dtype).str, int(n))
+    with _POOL_LOCK:
+        lst = _POOL.setdefault(key, [])
+        found = None
+        free = 0
+        i = 0
+        while i < len(lst):
+            a = lst[i]
+            if sys.getrefcount(a) <= _FREE_REFS:
+                if found is None:
+                    found = a
+                else:
+                    free += 1
+                    if free > _MAX_FREE:
+                        del lst[i]
+                        del a
+                        continue
+            del a
+            i += 1
+        if found is None:
+            found = np.empty(n, dtype=dtype)
+            lst.append(found)
+        return found
+
+
+def pool_stats() -> dict:
+    """{(dtype, size): number of pooled buffers} on this worker (for tests and measurements)."""
+    with _POOL_LOCK:
+        return {k: len(v) for k, v in _POOL.items()}
+
+
+def clear_pool() -> None:
+    with _POOL_LOCK:
+        _POOL.clear()
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+# ---------------------------------------------------------------------------- optimizers
+
+@njit(**_OPTS)
+def _adam_out(p, g, m, v, vmax, po, mo, vo, vmo, step_size, bc2_sqrt, beta1, one_minus_beta1,
+              beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
+    for i in range(p.size):
+        gi = g[i]
+        if maximize:
+            gi = -gi
+        pi = p[i]
+        if coupled:
+            gi = gi + wd * pi
+        if decay_on:
+            pi = pi * decay
+        mi = beta1 * m[i] + one_minus_beta1 * gi
+        vi = beta2 * v[i] + one_minus_beta2 * gi * gi
+        mo[i] = mi
+        vo[i] = vi
+        if amsgrad:
+            vm = vmax[i]
+            if vi > vm or vi != vi:  # torch.maximum: nan propagates
+                vm = vi
+            vmo[i] = vm
+            vi = vm
+        po[i] = pi - step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
+
+
+@njit(**_OPTS)
+def _sgd_out(p, g, b, po, bo, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize,
+             first):
+    for i in range(p.size):
+        gi = g[i]
+        if maximize:
+            gi = -gi
+        pi = p[i]
+        if has_wd:
+            gi = gi + wd * pi
+        if has_mom:
+            if first:
+                bi = gi
+            else:
+                bi = mu * b[i] + one_minus_damp * gi
+            bo[i] = bi
+            if nesterov:
+                gi = gi + mu * bi
+            else:
+                gi = bi
+        po[i] = pi - lr * gi
+
+
+def _delay():
+    if CHUNK_DELAY:
+        time.sleep(CHUNK_DELAY)
+
+
+def adam_chunk(p, g, m, v, vmax, scalars, flags):
+    """(new p, new m, new v, new vmax or None) of one chunk; the inputs are not modified."""
+    _delay()
+    shape, dt, n = p.shape, p.dtype, p.size
+    pf, gf, mf, vf = _flat(p), _flat(g), _flat(m), _flat(v)
+    po, mo, vo = _buffer(n, dt), _buffer(n, dt), _buffer(n, dt)
+    amsgrad = flags[2]
+    if amsgrad:
+        vmf = _flat(vmax)
+        vmo = _buffer(n, dt)
+    else:
+        vmf = vmo = pf[:0]
+    s = tuple(dt.type(x) for x in scalars)
+    _adam_out(pf, gf, mf, vf, vmf, po, mo, vo, vmo, *s, *flags)
+    return (po.reshape(shape), mo.reshape(shape), vo.reshape(shape),
+            vmo.reshape(shape) if amsgrad else None)
+
+
+def sgd_chunk(p, g, b, scalars, flags):
+    """(new p, new momentum buffer or None) of one chunk; the inputs are not modified."""
+    _delay()
+    shape, dt, n = p.shape, p.dtype, p.size
+    pf, gf = _flat(p), _flat(g)
+    po = _buffer(n, dt)
+    has_mom = flags[1]
+    if has_mom:
+        bf = _flat(b) if b is not None else pf[:0]
+        bo = _buffer(n, dt)
+    else:
+        bf = bo = pf[:0]
+    s = tuple(dt.type(x) for x in scalars)
+    _sgd_out(pf, gf, bf, po, bo, *s, *flags)
+    return po.reshape(shape), (bo.reshape(shape) if has_mom else None)
+
+
+def sum_squares_chunk(x):
+    """The float64 sum of squares of the chunk, as an array with one element per axis."""
+    f = _flat(x)
+    total = K.sum_squares_serial(f, _chunk_length(1, f.size)) if f.size else 0.0
+    return np.full((1,) * x.ndim, total, dtype=np.float64)
+
+
+def scale_chunk(x, factor):
+    out = np.array(x, copy=True, order="C")
+    if out.size:
+        K.scale_serial(out.reshape(-1), out.dtype.type(factor))
+    return out
+
+
+def cosine_chunk(steps, total, lr_max, lr_min):
+    return K.cosine_schedule(np.ascontiguousarray(steps, dtype=np.float64), total, lr_max, lr_min)
+
+
+# ---------------------------------------------------------------------------- row reductions
+# A block (rows_i, cols_j) of an (R, n) input gives its partial sums per row as an array of
+# shape (rows_i, 1, k); the (R, nblocks, k) result is summed over axis 1 in a tree by Dask.
+
+@njit(cache=True, error_model="numpy")
+def _entropy_parts(x, out):
+    buf = np.empty(K._BLK)
+    for r in range(x.shape[0]):
+        s, a, neg = K._entropy_span(x[r], buf)
+        out[r, 0, 0] = s
+        out[r, 0, 1] = a
+        out[r, 0, 2] = neg
+
+
+@njit(cache=True, error_model="numpy")
+def _pq_parts(p, q, kl, out):
+    buf = np.empty(K._BLK)
+    for r in range(p.shape[0]):
+        sp, sq, negp, negq, b = K._pq_span(p[r], q[r], buf, kl)
+        out[r, 0, 0] = sp
+        out[r, 0, 1] = sq
+        out[r, 0, 2] = negp
+        out[r, 0, 3] = negq
+        out[r, 0, 4] = b
+
+
+@njit(cache=True, error_model="numpy")
+def _js_sum_parts(p, q, out):
+    for r in range(p.shape[0]):
+        sp, sq, negp, negq = K._js_sums(p[r], q[r])
+        out[r, 0, 0] = sp
+        out[r, 0, 1] = sq
+        out[r, 0, 2] = negp
+        out[r, 0, 3] = negq
+
+
+@njit(cache=True, error_model="numpy")
+def _js_term_parts(p, q, sums, out):
+    buf = np.empty(K._BLK)
+    for r in range(p.shape[0]):
+        sp = sums[r, 0]
+        sq = sums[r, 1]
+        if sp > 0.0 and sq > 0.0 and np.isfinite(sp) and np.isfinite(sq):
+            out[r, 0, 0] = K._js_span(p[r], q[r], sp, sq, buf)
+        else:
+            out[r, 0, 0] = np.nan
+
+
+def entropy_part(x):
+    out = np.empty((x.shape[0], 1, 3))
+    _entropy_parts(x, out)
+    return out
+
+
+def pq_part(p, q, kl):
+    out = np.empty((p.shape[0], 1, 5))
+    _pq_parts(p, q, kl, out)
+    return out
+
+
+def js_sums_part(p, q):
+    out = np.empty((p.shape[0], 1, 4))
+    _js_sum_parts(p, q, out)
+    return out
+
+
+def js_terms_part(p, q, sums):
+    out = np.empty((p.shape[0], 1, 1))
+    _js_term_parts(p, q, sums, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def entropy_final(parts):
+    """(values, status) of rows from their combined (R, 3) sums, as the numba backend does."""
+    R = parts.shape[0]
+    values = np.empty(R)
+    status = np.empty(R, dtype=np.int8)
+    for r in range(R):
+        values[r], status[r] = K._entropy_final(parts[r, 0], parts[r, 1], parts[r, 2])
+    return values, status
+
+
+@njit(cache=True, error_model="numpy")
+def pq_final(parts, kl):
+    R = parts.shape[0]
+    values = np.empty(R)
+    status = np.empty(R, dtype=np.int8)
+    for r in range(R):
+        values[r], status[r] = K._pq_final(parts[r, 0], parts[r, 1], parts[r, 2], parts[r, 3],
+                                           parts[r, 4], kl)
+    return values, status
+
+
+@njit(cache=True, error_model="numpy")
+def js_status(sums):
+    R = sums.shape[0]
+    status = np.empty(R, dtype=np.int8)
+    for r in range(R):
+        status[r] = K._pq_status(sums[r, 0], sums[r, 1], sums[r, 2], sums[r, 3])
+    return status
+
+
+@njit(cache=True, error_model="numpy")
+def js_final(acc, status):
+    R = acc.shape[0]
+    values = np.empty(R)
+    for r in range(R):
+        values[r] = K._js_final(acc[r]) if status[r] == 0 else np.nan
+    return values
+
+
+# ---------------------------------------------------------------------------- joint tables
+
+def joint_part(x):
+    """Partial sums of a block of whole rows of a joint table: ([S, A, R, negatives], col sums).
+
+    R (the sum of r log r over row sums) is complete per block because a block holds whole rows;
+    S, A and R are accumulated row by row in the same order, as the numba backend does, so a
+    diagonal table gives H(Y|X) = 0 exactly.
+    """
+    col = np.zeros(x.shape[1])
+    part = np.zeros(4)
+    if x.shape[0]:
+        K._joint_task(x, 0, x.shape[0], col, part)
+    return part, col
+
+
+def joint_combine(*parts):
+    part = parts[0][0].copy()
+    col = parts[0][1].copy()
+    for p, c in parts[1:]:
+        part += p
+        col += c
+    return part, col
+
+
+@njit(cache=True, error_model="numpy")
+def xlogx_sum(v):
+    buf = np.empty(K._BLK)
+    return K._entropy_span(v, buf)[1]
+
+
+# ---------------------------------------------------------------------------- row-wise kernels
+
+def softmax_block(x, temperature, log):
+    """softmax (or log_softmax) of a block of whole rows."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    if x.size:
+        K.softmax_rows_serial(x, float(temperature), out, max(x.shape[0], 1),
+                              _chunk_length(x.shape[0], x.shape[1]), bool(log))
+    return out
+
+
+def ce_logits_block(x, targets, ignore_index, eps):
+    losses = np.empty(x.shape[0])
+    if x.shape[0]:
+        K.ce_logits_rows_serial(x, np.ascontiguousarray(targets, dtype=np.int64),
+                                int(ignore_index), float(eps), losses, max(x.shape[0], 1))
+    return losses
+
+
+def gaussian_kl_block(mu1, sigma1, mu2, sigma2):
+    kl, _ = K.gaussian_ufuncs()
+    return kl(mu1, sigma1, mu2, sigma2)
+
+
+def gaussian_entropy_block(sigma):
+    _, ent = K.gaussian_ufuncs()
+    return ent(sigma)
+
+
+def set_chunk_delay(seconds: float) -> None:
+    """Test hook, run on workers: make every optimizer chunk task sleep this long first."""
+    global CHUNK_DELAY
+    CHUNK_DELAY = float(seconds)
+
+
+def exit_process(code: int = 1) -> None:
+    """Test hook, run on one worker: end its process at once, as a crash would."""
+    import os
+
+    os._exit(code)

@@ -1,0 +1,347 @@
+"""The dask backend: arrays that live in the cluster, fault tolerance, cross-chunk reductions.
+
+Runs on the backend's embedded LocalCluster (2 worker processes, 1 thread each), started on
+the first kernel call. Inputs are small and cut into several chunks, so every reduction here
+combines partial sums across chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import kernbench as kb
+from kernbench import info, optim
+from tests.helpers import assert_same
+
+da = pytest.importorskip("dask.array")
+pytest.importorskip("distributed")
+from distributed import futures_of  # noqa: E402
+
+from kernbench.backends import _dask_kernels, dask_backend  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def dask_be():
+    return kb.get_backend("dask")
+
+
+@pytest.fixture(scope="module")
+def client(dask_be):
+    c = dask_be.client
+    c.wait_for_workers(2, timeout=60)
+    return c
+
+
+def _persisted(a) -> bool:
+    keys = set(_flat_keys(a))
+    futures = {f.key for f in futures_of(a)}
+    return bool(keys) and keys <= futures
+
+
+def _flat_keys(a):
+    from dask.core import flatten
+
+    return list(flatten(a.__dask_keys__()))
+
+
+def _adam_keys(client):
+    return set(client.run_on_scheduler(
+        lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks if "kernbench-" in str(k)]))
+
+
+# ---------------------------------------------------------------------------- optimizers
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cls,kw", [(optim.Adam, dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+                                    (optim.AdamW, dict(lr=0.01, weight_decay=0.05)),
+                                    (optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True))],
+                         ids=["adam", "adamw", "sgd"])
+def test_dask_params_stay_persisted_and_follow_numpy(client, rng, dtype, cls, kw):
+    start = [rng.normal(size=(6, 10)).astype(dtype), rng.normal(size=25).astype(dtype)]
+    params = [da.from_array(start[0], chunks=(2, 5)), da.from_array(start[1], chunks=7)]
+    ref_params = [p.copy() for p in start]
+    opt = cls(params, backend="dask", **kw)
+    ref = cls(ref_params, backend="numpy", **kw)
+    for step in range(5):
+        grads = [rng.normal(size=p.shape).astype(dtype) for p in start]
+        # one grad as a dask array with other chunks (rechunked to the param's), one NumPy
+        dgrads = [da.from_array(grads[0], chunks=(3, 10)), grads[1]]
+        ref.step([g.copy() for g in grads])
+        opt.step(dgrads)
+        for i, (p, r) in enumerate(zip(opt.params, ref_params)):
+            assert isinstance(p, da.Array) and p.chunks == params[i].chunks
+            assert _persisted(p), f"param {i} is not persisted after step {step}"
+            assert_same(p.compute(), r, exact_zeros=False, err_msg=f"param {i} step {step}")
+        for st in opt.state:
+            for name, a in st.items():
+                if name != "step":
+                    assert isinstance(a, da.Array) and _persisted(a), name
+    # the caller's original arrays are untouched (dask arrays are immutable)
+    np.testing.assert_array_equal(params[0].compute(), start[0])
+    mine, theirs = opt.state_dict()["state"], ref.state_dict()["state"]
+    for i in mine:
+        for key in mine[i]:
+            assert_same(mine[i][key], theirs[i][key], exact_zeros=False)
+
+
+def test_state_moves_into_and_out_of_dask(client, rng):
+    start = rng.normal(size=40)
+    grads = [rng.normal(size=40) for _ in range(6)]
+    a = optim.Adam([da.from_array(start, chunks=9)], lr=0.1, amsgrad=True, backend="dask")
+    for g in grads[:3]:
+        a.step([da.from_array(g, chunks=9)])
+    p_mid = a.params[0].compute()
+    b = optim.Adam([p_mid.copy()], lr=0.1, amsgrad=True, backend="numba")
+    b.load_state_dict(a.state_dict())
+    for g in grads[3:]:
+        a.step([g])
+        b.step([g.copy()])
+    assert_same(a.params[0].compute(), b.params[0], exact_zeros=False)
+
+
+def test_checkpoints_bound_the_schedulers_history(dask_be, client, rng):
+    """Lineage would keep every step's task records (and NumPy grads) on the scheduler."""
+    start = rng.normal(size=300)
+    ref_p = [start.copy()]
+    opt = optim.Adam([da.from_array(start, chunks=50)], lr=0.05, amsgrad=True, backend="dask")
+    ref = optim.Adam(ref_p, lr=0.05, amsgrad=True, backend="numpy")
+    old, dask_be.checkpoint_every = dask_be.checkpoint_every, 4
+    try:
+        counts = []
+        for step in range(13):
+            g = rng.normal(size=300)
+            opt.step([g])
+            ref.step([g.copy()])
+            if step >= 8:
+                time.sleep(0.1)
+                counts.append(len(_adam_keys(client)))
+    finally:
+        dask_be.checkpoint_every = old
+    # 6 chunks x 5 keys per step: at most 4 steps of history, not 13
+    assert max(counts) <= 6 * 5 * 5 + 12, counts
+    assert_same(opt.params[0].compute(), ref_p[0], exact_zeros=False)
+    assert opt.state_dict()["state"][0]["step"] == 13
+
+
+def test_bad_grads_raise_before_any_task_is_submitted(dask_be, client, rng):
+    p = da.from_array(rng.normal(size=(4, 6)), chunks=(2, 3))
+    opt = optim.Adam([p], lr=0.1, backend="dask")
+    opt.step([np.ones((4, 6))])
+    time.sleep(0.2)
+    before_keys = _adam_keys(client)
+    state = opt.state_dict()
+    before = dask_be.submissions
+    cases = [
+        ([np.ones((6, 4))], ValueError, r"grads\[0\].*shape"),
+        ([da.ones((4, 6), dtype=np.float32)], ValueError, r"grads\[0\].*dtype"),
+        ([[[1.0] * 6] * 4], TypeError, r"grads\[0\]"),
+        ([np.ones((4, 6)), np.ones(3)], ValueError, r"grads"),
+    ]
+    for grads, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            opt.step(grads)
+    assert dask_be.submissions == before
+    assert _adam_keys(client) <= before_keys, "a failed step sent tasks to the scheduler"
+    after = opt.state_dict()
+    assert after["state"][0]["step"] == state["state"][0]["step"] == 1
+    for key in ("exp_avg", "exp_avg_sq"):
+        np.testing.assert_array_equal(after["state"][0][key], state["state"][0][key])
+
+
+def _set_allowed_failures(client, n):
+    def setter(dask_scheduler, n=n):
+        old = dask_scheduler.allowed_failures
+        dask_scheduler.allowed_failures = n
+        return old
+
+    return client.run_on_scheduler(setter)
+
+
+@pytest.mark.parametrize("allowed_failures", [0, None], ids=["step-fails", "dask-recovers"])
+def test_worker_killed_mid_step_keeps_state_and_step_retries(dask_be, client, rng,
+                                                             allowed_failures):
+    """With allowed_failures=0 the scheduler gives up on the killed worker's tasks: the step
+    raises, the optimizer keeps its previous state (lost chunks are recomputed from their
+    lineage) and the retried step gives the NumPy trajectory. With the default, Dask reruns the
+    tasks and the step just completes."""
+    if any(w.startswith("inproc") for w in client.scheduler_info()["workers"]):
+        pytest.skip("workers run inside this process (KERNBENCH_DASK_PROCESSES=0)")
+    n = 6000
+    start = rng.normal(size=n)
+    grads = [rng.normal(size=n) for _ in range(3)]
+    opt = optim.Adam([da.from_array(start, chunks=500)], lr=0.05, backend="dask")
+    ref_p = [start.copy()]
+    ref = optim.Adam(ref_p, lr=0.05, backend="numpy")
+    for g in grads[:2]:
+        opt.step([da.from_array(g, chunks=500)])
+        ref.step([g.copy()])
+    p_before = opt.params[0].compute()
+    state_before = opt.state_dict()
+    outcome = {}
+
+    def run():
+        try:
+            opt.step([da.from_array(grads[2], chunks=500)])
+            outcome["ok"] = True
+        except Exception as exc:  # noqa: BLE001 - either outcome is allowed, checked below
+            outcome["error"] = exc
+
+    old_failures = None
+    if allowed_failures is not None:
+        old_failures = _set_allowed_failures(client, allowed_failures)
+    client.run(_dask_kernels.set_chunk_delay, 0.3)
+    try:
+        worker = thread = None
+        thread = threading.Thread(target=run)
+        thread.start()
+        time.sleep(0.5)
+        workers = list(client.scheduler_info()["workers"])
+        worker = workers[0]
+        try:
+            client.run(_dask_kernels.exit_process, 1, workers=[worker])
+        except Exception:  # noqa: BLE001 - the worker is gone
+            pass
+        thread.join(120)
+        assert not thread.is_alive(), "the step hung after a worker died"
+    finally:
+        client.run(_dask_kernels.set_chunk_delay, 0.0)
+        if old_failures is not None:
+            _set_allowed_failures(client, old_failures)
+    if allowed_failures == 0:
+        assert "error" in outcome, "the step survived a worker loss with allowed_failures=0"
+    print("step outcome after the kill:", "retried" if "error" in outcome else "recovered")
+    if "error" in outcome:
+        # the optimizer kept its previous state: params, moments and step count
+        assert opt.state_dict()["state"][0]["step"] == state_before["state"][0]["step"]
+        np.testing.assert_array_equal(opt.params[0].compute(), p_before)
+        for key in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_array_equal(opt.state_dict()["state"][0][key],
+                                          state_before["state"][0][key])
+        client.wait_for_workers(2, timeout=60)
+        opt.step([da.from_array(grads[2], chunks=500)])  # the retry
+    deadline = time.time() + 30
+    while worker in client.scheduler_info()["workers"] and time.time() < deadline:
+        time.sleep(0.1)
+    assert worker not in client.scheduler_info()["workers"], "the worker was not killed"
+    ref.step([grads[2].copy()])
+    assert opt.state_dict()["state"][0]["step"] == 3
+    assert_same(opt.params[0].compute(), ref_p[0], exact_zeros=False)
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_clip_grad_norm_over_dask_grads(client, rng):
+    host = [rng.normal(size=(5, 8)) * 3, rng.normal(size=17).astype(np.float64)]
+    grads = [da.from_array(host[0], chunks=(2, 3)), da.from_array(host[1], chunks=5)]
+    ref = [g.copy() for g in host]
+    norm = optim.clip_grad_norm(grads, 1.0, backend="dask")
+    ref_norm = optim.clip_grad_norm(ref, 1.0, backend="numpy")
+    assert isinstance(norm, float)
+    assert_same(norm, ref_norm)
+    for g, r in zip(grads, ref):
+        assert isinstance(g, da.Array)  # the list holds the scaled arrays
+        assert_same(g.compute(), r)
+
+
+# ---------------------------------------------------------------------------- information
+
+def test_reductions_over_many_chunks_equal_numpy(dask_be, client, rng):
+    p = rng.random((5, 300))
+    p[p < 0.2] = 0.0
+    q = rng.random((5, 300))
+    dp = da.from_array(p, chunks=(2, 70))   # 5 chunks along each row
+    dq = da.from_array(q, chunks=(3, 45))   # other chunks: aligned to p's
+    assert dp.numblocks[1] >= 3
+    assert_same(info.entropy(dp, backend="dask"), info.entropy(p, backend="numpy"))
+    assert_same(info.entropy(dp, axis=0, backend="dask"), info.entropy(p, axis=0, backend="numpy"))
+    for name in ("kl_divergence", "cross_entropy", "js_divergence"):
+        fn = getattr(info, name)
+        assert_same(fn(dp, dq, backend="dask"), fn(p, q, backend="numpy"), err_msg=name)
+    joint = rng.integers(0, 9, size=(40, 12)).astype(np.float64)
+    dj = da.from_array(joint, chunks=(7, 5))
+    for name in ("mutual_information", "conditional_entropy"):
+        fn = getattr(info, name)
+        assert_same(fn(dj, backend="dask"), fn(joint, backend="numpy"), err_msg=name)
+    x = rng.normal(size=1000)
+    assert_same(dask_be.sum_squares(da.from_array(x, chunks=90)), float(np.dot(x, x)),
+                tol=(1e-12, 0))
+    # a NumPy input is chunked by the backend: small arrays still cross chunks
+    assert dask_be.as_array(p, "p").numblocks[1] >= 3
+
+
+def test_info_with_dask_inputs_gives_dask_rowwise_outputs(client, rng):
+    x = rng.normal(size=(7, 30)).astype(np.float32)
+    dx = da.from_array(x, chunks=(3, 8))
+    for name in ("softmax", "log_softmax"):
+        got = getattr(info, name)(dx, 2.0, backend="dask")
+        assert isinstance(got, da.Array) and got.dtype == np.float32
+        assert_same(got.compute(), getattr(info, name)(x, 2.0, backend="numpy"))
+    t = rng.integers(0, 30, size=7)
+    assert_same(info.cross_entropy_logits(dx, t, backend="dask"),
+                info.cross_entropy_logits(x, t, backend="numpy"))
+    s = rng.uniform(0.5, 2.0, size=(7, 30))
+    got = info.gaussian_entropy(da.from_array(s, chunks=(4, 10)), backend="dask")
+    assert isinstance(got, da.Array)
+    assert_same(got.compute(), info.gaussian_entropy(s, backend="numpy"))
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        info.entropy(da.from_array(np.array([[0.5, -0.5, 1.0]]), chunks=(1, 1)), backend="dask")
+
+
+def test_check_grad_names_the_argument(dask_be):
+    p = da.zeros((3,), chunks=2)
+    with pytest.raises(TypeError, match=r"grads\[2\]"):
+        dask_be.check_grad([1.0, 2.0, 3.0], p, "grads[2]", "params[2]")
+    with pytest.raises(ValueError, match=r"grads\[0\].*dtype"):
+        dask_be.check_grad(da.zeros((3,), dtype=np.float32), p, "grads[0]", "params[0]")
+    dask_be.check_grad(np.zeros(3), p, "grads[0]", "params[0]")
+
+
+def test_connect_to_an_existing_scheduler(client):
+    address = client.scheduler.address
+    try:
+        other = dask_backend.DaskBackend.connect(address)
+        assert dask_backend.get_client() is other
+        assert_same(info.entropy([1.0, 2.0, 3.0, 4.0], backend="dask"),
+                    info.entropy([1.0, 2.0, 3.0, 4.0], backend="numpy"))
+    finally:
+        dask_backend.use_client(client)
+    other.close()
+
+
+# ---------------------------------------------------------------------------- start-up
+
+def _python(code: str) -> str:
+    env = dict(os.environ)
+    env.pop("KERNBENCH_DASK_SCHEDULER", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_no_cluster_at_import_or_get_backend():
+    out = _python(
+        "import kernbench as kb\n"
+        "names = kb.available_backends()\n"
+        "from kernbench.backends import dask_backend as m\n"
+        "assert 'dask' in names and m._client is None and not m._owned, names\n"
+        "print('lazy')\n")
+    assert "lazy" in out
+
+
+def test_unavailable_without_dask():
+    out = _python(
+        "import sys\n"
+        "sys.modules['dask'] = None\n"
+        "sys.modules['distributed'] = None\n"
+        "import kernbench as kb\n"
+        "from kernbench.backends.dask_backend import DaskBackend\n"
+        "print(DaskBackend.unavailable_reason())\n"
+        "assert 'dask' not in kb.available_backends()\n")
+    assert 'pip install "kernbench[dask]"' in out
