@@ -1,0 +1,1029 @@
+"""Compiled kernels of the ``numba`` backend; the host side is :mod:`numba_backend`.
+
+Every kernel is compiled with ``cache=True`` and ``error_model="numpy"`` and without fastmath,
+so inf and nan survive exactly. Three techniques carry the speed:
+
+* ``_log`` and ``_exp`` are fdlibm's algorithms (range reduction plus polynomial, < 1 ulp) on
+  raw float bits, so a loop calling them vectorizes; libm's ``math.log`` is a scalar call.
+* Float reductions do not vectorize without reassociation, which only fastmath would allow.
+  So the terms of a block of ``_BLK`` elements are written to an L1-resident scratch buffer by
+  a vectorizable loop, then summed with eight independent accumulators (``_sum8``).
+* Loop-invariant flags are plain arguments tested inside the loop: LLVM unswitches those loops
+  (measured: no cost against a flag-free loop), so one loop body serves every option.
+
+Functions meant for ``prange`` are written once and compiled twice by :func:`_twin`: serial
+(``prange`` is ``range``) for small inputs, and parallel. Parallel loops call a task function
+that allocates its own scratch: an ``np.empty`` written directly in a ``prange`` body would be
+hoisted out of the loop by numba and shared between threads.
+"""
+
+from __future__ import annotations
+
+import math
+import types as pytypes
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types, vectorize
+from numba.core.cpu_options import ParallelOptions
+from numba.extending import intrinsic, overload
+
+_OPTS = dict(cache=True, error_model="numpy")
+
+#: Elements per scratch block: 4 KiB of float64, so the block stays in L1 between the term
+#: loop and the summing loop.
+_BLK = 512
+
+_NAN = math.nan
+_INF = math.inf
+_LN2 = math.log(2.0)
+
+
+def _twin(fn):
+    """(serial, parallel) dispatchers compiled from the one Python function ``fn``.
+
+    The parallel copy gets its own ``__qualname__`` so numba's cache keeps the two apart (the
+    cache index is keyed by qualified name and bytecode, not by the ``parallel`` flag).
+    """
+    serial = njit(parallel=False, **_OPTS)(fn)
+    # Only explicit prange loops run in parallel: numba must not turn np.zeros or array
+    # expressions into parallel regions of their own (a thread launch per tiny array). An
+    # options object, not a dict: numba pops the keys of a dict on the first compile, and
+    # later specializations (float32 after float64) would get every option switched on.
+    only_prange = ParallelOptions(dict(prange=True, comprehension=False, reduction=False,
+                                       inplace_binop=False, setitem=False, numpy=False,
+                                       stencil=False, fusion=False))
+    copy = pytypes.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel",
+                                fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = fn.__qualname__ + "_parallel"
+    copy.__module__ = fn.__module__
+    parallel = njit(parallel=only_prange, **_OPTS)(copy)
+    return serial, parallel
+
+
+# ---------------------------------------------------------------------------- bit casts
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _bits_f32(typingctx, i):
+    """The float32 whose bits are the low 32 bits of the integer ``i``."""
+    sig = types.float32(i)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(builder.trunc(args[0], ir.IntType(32)), ir.FloatType())
+
+    return sig, codegen
+
+
+# ---------------------------------------------------------------------------- log and exp
+
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e+00
+_P1 = 1.66666666666666019037e-01
+_P2 = -2.77777777770155933842e-03
+_P3 = 6.61375632143793436117e-05
+_P4 = -1.65339022054652515390e-06
+_P5 = 4.13813679705723846039e-08
+_MIN_NORMAL = 2.2250738585072014e-308
+
+
+@njit(inline="always", **_OPTS)
+def _log(x):
+    """Natural log of a float64 (fdlibm ``__ieee754_log``), branch-free so that loops vectorize.
+
+    log(0) = -inf, log(inf) = inf, log(x < 0) = log(nan) = nan; subnormals are exact.
+    """
+    # A subnormal x is (its bits) * 2**-1074 exactly. Scaling by a float power of two instead
+    # would be a multiply that LLVM computes for every x, raising a spurious overflow flag
+    # (numpy warns) for large x; int-to-float raises nothing worse than inexact.
+    bits = _f64_bits(x)
+    sub = x < _MIN_NORMAL
+    xs = float(bits) if sub else x
+    ix = _f64_bits(xs) + (0x95F62 << 32)  # move [sqrt(2)/2, sqrt(2)) onto one exponent
+    k = (ix >> 52) - 1023
+    if sub:
+        k -= 1074
+    ix = (ix & 0x000FFFFFFFFFFFFF) + (0x3FE6A09E << 32)
+    f = _bits_f64(ix) - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    dk = float(k)
+    r = s * (hfsq + t2 + t1) + dk * _LN2_LO - hfsq + f + dk * _LN2_HI
+    if x == 0.0:
+        r = -_INF
+    if x == _INF:
+        r = _INF
+    if not x >= 0.0:  # negative or nan
+        r = _NAN
+    return r
+
+
+@njit(inline="always", **_OPTS)
+def _exp(x):
+    """exp of a float64 (fdlibm ``__ieee754_exp``), branch-free so that loops vectorize.
+
+    exp(-inf) = 0, exp(inf) = inf, exp(nan) = nan; results in the subnormal range are exact
+    to one rounding (2**k is applied in two halves).
+    """
+    # Clamping keeps k in range; -1100 and 710 already under/overflow. nan passes through.
+    if x < -1100.0:
+        x = -1100.0
+    if x > 710.0:
+        x = 710.0
+    kf = np.floor(x * _INV_LN2 + 0.5)
+    if kf != kf:
+        kf = 0.0
+    hi = x - kf * _LN2_HI
+    lo = kf * _LN2_LO
+    r = hi - lo
+    rr = r * r
+    c = r - rr * (_P1 + rr * (_P2 + rr * (_P3 + rr * (_P4 + rr * _P5))))
+    y = 1.0 + (r * c / (2.0 - c) - lo + hi)
+    k = np.int64(kf)
+    k1 = k >> 1
+    k2 = k - k1
+    return y * _bits_f64((k1 + 1023) << 52) * _bits_f64((k2 + 1023) << 52)
+
+
+_LN2_HI_F = np.float32(6.9314575195e-01)
+_LN2_LO_F = np.float32(1.4286067653e-06)
+_INV_LN2_F = np.float32(1.4426950216e+00)
+_P1_F = np.float32(1.6666625440e-01)
+_P2_F = np.float32(-2.7667332906e-03)
+_F32_LO = np.float32(-104.0)
+_F32_HI = np.float32(89.0)
+_F32_HALF = np.float32(0.5)
+_F32_ONE = np.float32(1.0)
+_F32_TWO = np.float32(2.0)
+_F32_ZERO = np.float32(0.0)
+
+
+@njit(inline="always", **_OPTS)
+def _expf(x):
+    """exp of a float32 in float32 arithmetic (fdlibm ``__ieee754_expf``, < 1 ulp).
+
+    Sixteen lanes per AVX-512 vector instead of eight: float32 softmax and cross-entropy
+    spend most of their time here.
+    """
+    if x < _F32_LO:
+        x = _F32_LO
+    if x > _F32_HI:
+        x = _F32_HI
+    kf = np.floor(x * _INV_LN2_F + _F32_HALF)
+    if kf != kf:
+        kf = _F32_ZERO
+    hi = x - kf * _LN2_HI_F
+    lo = kf * _LN2_LO_F
+    r = hi - lo
+    rr = r * r
+    c = r - rr * (_P1_F + rr * _P2_F)
+    y = _F32_ONE + (r * c / (_F32_TWO - c) - lo + hi)
+    k = np.int32(kf)
+    k1 = k >> 1
+    k2 = k - k1
+    return y * _bits_f32((k1 + 127) << 23) * _bits_f32((k2 + 127) << 23)
+
+
+def _exp_native(x):
+    """exp in the precision of ``x``: :func:`_expf` for float32, :func:`_exp` otherwise."""
+
+
+@overload(_exp_native, inline="always")
+def _exp_native_impl(x):
+    if x == types.float32:
+        return lambda x: _expf(x)
+    return lambda x: _exp(x)
+
+
+def _cast_like(a, v):
+    """The float ``v`` in the dtype of array ``a`` (float32 arrays get float32 arithmetic)."""
+
+
+@overload(_cast_like, inline="always")
+def _cast_like_impl(a, v):
+    if a.dtype == types.float32:
+        return lambda a, v: np.float32(v)
+    return lambda a, v: np.float64(v)
+
+
+# ---------------------------------------------------------------------------- block sums
+
+@njit(**_OPTS)
+def _sum8(a):
+    """float64 sum of a 1-D array with eight independent accumulators (ILP/SLP, no fastmath)."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    n = a.size
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        s0 += a[i]
+        s1 += a[i + 1]
+        s2 += a[i + 2]
+        s3 += a[i + 3]
+        s4 += a[i + 4]
+        s5 += a[i + 5]
+        s6 += a[i + 6]
+        s7 += a[i + 7]
+    for i in range(n8, n):
+        s0 += a[i]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@njit(**_OPTS)
+def _sumsq8(a):
+    """float64 sum of squares of a 1-D array, eight accumulators."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    n = a.size
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        v0 = np.float64(a[i])
+        v1 = np.float64(a[i + 1])
+        v2 = np.float64(a[i + 2])
+        v3 = np.float64(a[i + 3])
+        v4 = np.float64(a[i + 4])
+        v5 = np.float64(a[i + 5])
+        v6 = np.float64(a[i + 6])
+        v7 = np.float64(a[i + 7])
+        s0 += v0 * v0
+        s1 += v1 * v1
+        s2 += v2 * v2
+        s3 += v3 * v3
+        s4 += v4 * v4
+        s5 += v5 * v5
+        s6 += v6 * v6
+        s7 += v7 * v7
+    for i in range(n8, n):
+        v = np.float64(a[i])
+        s0 += v * v
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@njit(**_OPTS)
+def _max8(a):
+    """Largest entry of a 1-D array as float64, ignoring nan; -inf when there is none.
+
+    Compares in the array's own dtype (eight accumulators), so float32 needs no conversions.
+    """
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = _cast_like(a, -_INF)
+    n = a.size
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        v0 = a[i]
+        v1 = a[i + 1]
+        v2 = a[i + 2]
+        v3 = a[i + 3]
+        v4 = a[i + 4]
+        v5 = a[i + 5]
+        v6 = a[i + 6]
+        v7 = a[i + 7]
+        m0 = v0 if v0 > m0 else m0
+        m1 = v1 if v1 > m1 else m1
+        m2 = v2 if v2 > m2 else m2
+        m3 = v3 if v3 > m3 else m3
+        m4 = v4 if v4 > m4 else m4
+        m5 = v5 if v5 > m5 else m5
+        m6 = v6 if v6 > m6 else m6
+        m7 = v7 if v7 > m7 else m7
+    for i in range(n8, n):
+        v = a[i]
+        m0 = v if v > m0 else m0
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    m4 = m5 if m5 > m4 else m4
+    m6 = m7 if m7 > m6 else m6
+    m0 = m2 if m2 > m0 else m0
+    m4 = m6 if m6 > m4 else m4
+    m0 = m4 if m4 > m0 else m0
+    return np.float64(m0)
+
+
+@njit(**_OPTS)
+def _count_neg(a):
+    c = 0
+    for i in range(a.size):
+        c += a[i] < 0
+    return c
+
+
+# ---------------------------------------------------------------------------- optimizers
+
+def _sgd_loop(p, g, b, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize, first):
+    for i in prange(p.size):
+        gi = g[i]
+        if maximize:
+            gi = -gi
+        pi = p[i]
+        if has_wd:
+            gi = gi + wd * pi
+        if has_mom:
+            if first:
+                bi = gi
+            else:
+                bi = mu * b[i] + one_minus_damp * gi
+            b[i] = bi
+            if nesterov:
+                gi = gi + mu * bi
+            else:
+                gi = bi
+        p[i] = pi - lr * gi
+
+
+sgd_serial, sgd_parallel = _twin(_sgd_loop)
+
+
+def _adam_loop(p, g, m, v, vmax, step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
+               one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
+    for i in prange(p.size):
+        gi = g[i]
+        if maximize:
+            gi = -gi
+        pi = p[i]
+        if coupled:
+            gi = gi + wd * pi
+        if decay_on:
+            pi = pi * decay
+        mi = beta1 * m[i] + one_minus_beta1 * gi
+        vi = beta2 * v[i] + one_minus_beta2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        if amsgrad:
+            vm = vmax[i]
+            if vi > vm or vi != vi:  # torch.maximum: nan propagates
+                vm = vi
+            vmax[i] = vm
+            vi = vm
+        p[i] = pi - step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
+
+
+adam_serial, adam_parallel = _twin(_adam_loop)
+
+
+def _sum_squares(x, ch):
+    n = x.size
+    nch = (n + ch - 1) // ch
+    part = np.empty(nch)
+    for c in prange(nch):
+        a = c * ch
+        part[c] = _sumsq8(x[a:min(n, a + ch)])
+    total = 0.0
+    for c in range(nch):
+        total += part[c]
+    return total
+
+
+sum_squares_serial, sum_squares_parallel = _twin(_sum_squares)
+
+
+def _scale(x, factor):
+    for i in prange(x.size):
+        x[i] = x[i] * factor
+
+
+scale_serial, scale_parallel = _twin(_scale)
+
+
+@njit(**_OPTS)
+def cosine_schedule(steps, total, lr_max, lr_min):
+    out = np.empty(steps.size)
+    for i in range(steps.size):
+        t = min(max(steps[i], 0.0), total)
+        out[i] = lr_min + (lr_max - lr_min) * (1.0 + math.cos(math.pi * t / total)) / 2.0
+    return out
+
+
+# ---------------------------------------------------------------------------- row reductions
+#
+# A row kernel runs over a grid of tasks. Rows of n <= ch elements: a task is a block of
+# ``rows_per_task`` whole rows and writes final values. Longer rows: a task is one chunk of ``ch``
+# elements of one row and writes partial sums to ``part[r, c]``; a second loop combines them in
+# chunk order. The host picks ``ch`` from the shape alone, so serial and parallel runs give the
+# same bits.
+
+@njit(**_OPTS)
+def _status(neg, total, invalid, zero):
+    if neg > 0 or not np.isfinite(total):
+        return invalid
+    if total == 0.0:
+        return zero
+    return 0
+
+
+@njit(**_OPTS)
+def _entropy_span(x, buf):
+    """(sum x, sum_{x>0} x log x, count of x < 0) over a 1-D span."""
+    s = 0.0
+    a = 0.0
+    neg = 0
+    n = x.size
+    for off in range(0, n, _BLK):
+        m = min(_BLK, n - off)
+        xb = x[off:off + m]
+        for j in range(m):
+            v = np.float64(xb[j])
+            neg += v < 0.0
+            buf[j] = v * _log(v) if v > 0.0 else 0.0
+        s += _sum8(xb)
+        a += _sum8(buf[:m])
+    return s, a, neg
+
+
+@njit(**_OPTS)
+def _entropy_final(s, a, neg):
+    st = _status(neg, s, 1, 2)
+    h = (s * _log(s) - a) / s
+    return (h if h > 0.0 else 0.0), st
+
+
+@njit(**_OPTS)
+def _entropy_rows_task(x, r0, r1, values, status):
+    buf = np.empty(_BLK)
+    for r in range(r0, r1):
+        s, a, neg = _entropy_span(x[r], buf)
+        values[r], status[r] = _entropy_final(s, a, neg)
+
+
+@njit(**_OPTS)
+def _entropy_chunk_task(x, r, c, ch, part):
+    buf = np.empty(_BLK)
+    a0 = c * ch
+    s, a, neg = _entropy_span(x[r, a0:min(x.shape[1], a0 + ch)], buf)
+    part[r, c, 0] = s
+    part[r, c, 1] = a
+    part[r, c, 2] = neg
+
+
+def _entropy_rows(x, values, status, rows_per_task, ch):
+    R, n = x.shape
+    if n <= ch:
+        ntasks = (R + rows_per_task - 1) // rows_per_task
+        for t in prange(ntasks):
+            r0 = t * rows_per_task
+            _entropy_rows_task(x, r0, min(R, r0 + rows_per_task), values, status)
+        return
+    nch = (n + ch - 1) // ch
+    part = np.empty((R, nch, 3))
+    for t in prange(R * nch):
+        _entropy_chunk_task(x, t // nch, t % nch, ch, part)
+    for r in range(R):
+        s = 0.0
+        a = 0.0
+        neg = 0.0
+        for c in range(nch):
+            s += part[r, c, 0]
+            a += part[r, c, 1]
+            neg += part[r, c, 2]
+        values[r], status[r] = _entropy_final(s, a, neg)
+
+
+entropy_rows_serial, entropy_rows_parallel = _twin(_entropy_rows)
+
+
+@njit(**_OPTS)
+def _pq_span(p, q, buf, kl):
+    """(sum p, sum q, negatives in p, in q, sum_{p>0} of p log q (CE) or p log(p/q) (KL))."""
+    sp = 0.0
+    sq = 0.0
+    b = 0.0
+    negp = 0
+    negq = 0
+    n = p.size
+    for off in range(0, n, _BLK):
+        m = min(_BLK, n - off)
+        pb = p[off:off + m]
+        qb = q[off:off + m]
+        for j in range(m):
+            pv = np.float64(pb[j])
+            qv = np.float64(qb[j])
+            negp += pv < 0.0
+            negq += qv < 0.0
+            if kl:
+                t = pv * _log(pv / qv)
+            else:
+                t = pv * _log(qv)
+            buf[j] = t if pv > 0.0 else 0.0
+        sp += _sum8(pb)
+        sq += _sum8(qb)
+        b += _sum8(buf[:m])
+    return sp, sq, negp, negq, b
+
+
+@njit(**_OPTS)
+def _pq_status(sp, sq, negp, negq):
+    st = _status(negp, sp, 1, 2)
+    if st == 0:
+        st = _status(negq, sq, 3, 4)
+    return st
+
+
+@njit(**_OPTS)
+def _pq_final(sp, sq, negp, negq, b, kl):
+    st = _pq_status(sp, sq, negp, negq)
+    if kl:
+        val = b / sp + (_log(sq) - _log(sp))
+        val = val if val > 0.0 else 0.0
+    else:
+        val = (sp * _log(sq) - b) / sp
+    return val, st
+
+
+@njit(**_OPTS)
+def _pq_rows_task(p, q, r0, r1, values, status, kl):
+    buf = np.empty(_BLK)
+    for r in range(r0, r1):
+        sp, sq, negp, negq, b = _pq_span(p[r], q[r], buf, kl)
+        values[r], status[r] = _pq_final(sp, sq, negp, negq, b, kl)
+
+
+@njit(**_OPTS)
+def _pq_chunk_task(p, q, r, c, ch, part, kl):
+    buf = np.empty(_BLK)
+    a0 = c * ch
+    a1 = min(p.shape[1], a0 + ch)
+    sp, sq, negp, negq, b = _pq_span(p[r, a0:a1], q[r, a0:a1], buf, kl)
+    part[r, c, 0] = sp
+    part[r, c, 1] = sq
+    part[r, c, 2] = negp
+    part[r, c, 3] = negq
+    part[r, c, 4] = b
+
+
+def _pq_rows(p, q, values, status, rows_per_task, ch, kl):
+    R, n = p.shape
+    if n <= ch:
+        ntasks = (R + rows_per_task - 1) // rows_per_task
+        for t in prange(ntasks):
+            r0 = t * rows_per_task
+            _pq_rows_task(p, q, r0, min(R, r0 + rows_per_task), values, status, kl)
+        return
+    nch = (n + ch - 1) // ch
+    part = np.empty((R, nch, 5))
+    for t in prange(R * nch):
+        _pq_chunk_task(p, q, t // nch, t % nch, ch, part, kl)
+    for r in range(R):
+        sp = 0.0
+        sq = 0.0
+        negp = 0.0
+        negq = 0.0
+        b = 0.0
+        for c in range(nch):
+            sp += part[r, c, 0]
+            sq += part[r, c, 1]
+            negp += part[r, c, 2]
+            negq += part[r, c, 3]
+            b += part[r, c, 4]
+        values[r], status[r] = _pq_final(sp, sq, negp, negq, b, kl)
+
+
+pq_rows_serial, pq_rows_parallel = _twin(_pq_rows)
+
+
+@njit(**_OPTS)
+def _js_sums(p, q):
+    return _sum8(p), _sum8(q), _count_neg(p), _count_neg(q)
+
+
+@njit(**_OPTS)
+def _js_span(p, q, sp, sq, buf):
+    """sum over the span of pn log(pn/m) [pn>0] + qn log(qn/m) [qn>0], m = pn/2 + qn/2."""
+    acc = 0.0
+    n = p.size
+    for off in range(0, n, _BLK):
+        m = min(_BLK, n - off)
+        pb = p[off:off + m]
+        qb = q[off:off + m]
+        for j in range(m):
+            pn = np.float64(pb[j]) / sp
+            qn = np.float64(qb[j]) / sq
+            mid = 0.5 * pn + 0.5 * qn
+            tp = pn * _log(pn / mid) if pn > 0.0 else 0.0
+            tq = qn * _log(qn / mid) if qn > 0.0 else 0.0
+            buf[j] = tp + tq
+        acc += _sum8(buf[:m])
+    return acc
+
+
+@njit(**_OPTS)
+def _js_final(acc):
+    js = 0.5 * acc
+    if js < 0.0:
+        js = 0.0
+    if js > _LN2:
+        js = _LN2
+    return js
+
+
+
+@njit(**_OPTS)
+def _js_rows_task(p, q, r0, r1, values, status):
+    buf = np.empty(_BLK)
+    for r in range(r0, r1):
+        pr = p[r]
+        qr = q[r]
+        sp, sq, negp, negq = _js_sums(pr, qr)
+        st = _pq_status(sp, sq, negp, negq)
+        status[r] = st
+        values[r] = _js_final(_js_span(pr, qr, sp, sq, buf)) if st == 0 else _NAN
+
+
+@njit(**_OPTS)
+def _js_sums_task(p, q, r, c, ch, part):
+    a0 = c * ch
+    a1 = min(p.shape[1], a0 + ch)
+    sp, sq, negp, negq = _js_sums(p[r, a0:a1], q[r, a0:a1])
+    part[r, c, 0] = sp
+    part[r, c, 1] = sq
+    part[r, c, 2] = negp
+    part[r, c, 3] = negq
+
+
+@njit(**_OPTS)
+def _js_terms_task(p, q, r, c, ch, sums, part):
+    buf = np.empty(_BLK)
+    a0 = c * ch
+    a1 = min(p.shape[1], a0 + ch)
+    part[r, c, 4] = _js_span(p[r, a0:a1], q[r, a0:a1], sums[r, 0], sums[r, 1], buf)
+
+
+def _js_rows(p, q, values, status, rows_per_task, ch):
+    R, n = p.shape
+    if n <= ch:
+        ntasks = (R + rows_per_task - 1) // rows_per_task
+        for t in prange(ntasks):
+            r0 = t * rows_per_task
+            _js_rows_task(p, q, r0, min(R, r0 + rows_per_task), values, status)
+        return
+    nch = (n + ch - 1) // ch
+    part = np.empty((R, nch, 5))
+    for t in prange(R * nch):
+        _js_sums_task(p, q, t // nch, t % nch, ch, part)
+    sums = np.zeros((R, 4))
+    for r in range(R):
+        for c in range(nch):
+            for k in range(4):
+                sums[r, k] += part[r, c, k]
+        status[r] = _pq_status(sums[r, 0], sums[r, 1], sums[r, 2], sums[r, 3])
+    for t in prange(R * nch):
+        r = t // nch
+        if status[r] == 0:
+            _js_terms_task(p, q, r, t % nch, ch, sums, part)
+    for r in range(R):
+        if status[r] != 0:
+            values[r] = _NAN
+            continue
+        acc = 0.0
+        for c in range(nch):
+            acc += part[r, c, 4]
+        values[r] = _js_final(acc)
+
+
+js_rows_serial, js_rows_parallel = _twin(_js_rows)
+
+
+# ---------------------------------------------------------------------------- joint tables
+
+@njit(**_OPTS)
+def _joint_task(x, r0, r1, col, part):
+    """Rows r0..r1 of the table: add them into ``col`` and sum S, A, R-terms, negatives."""
+    buf = np.empty(_BLK)
+    n = x.shape[1]
+    s_tot = 0.0
+    a_tot = 0.0
+    r_tot = 0.0
+    neg = 0
+    for r in range(r0, r1):
+        row = x[r]
+        s = 0.0
+        for off in range(0, n, _BLK):
+            m = min(_BLK, n - off)
+            xb = row[off:off + m]
+            cb = col[off:off + m]
+            for j in range(m):
+                v = np.float64(xb[j])
+                neg += v < 0.0
+                cb[j] += v
+                buf[j] = v * _log(v) if v > 0.0 else 0.0
+            s += _sum8(xb)
+            a_tot += _sum8(buf[:m])
+        s_tot += s
+        if s > 0.0:
+            r_tot += s * _log(s)
+    part[0] = s_tot
+    part[1] = a_tot
+    part[2] = r_tot
+    part[3] = neg
+
+
+def _joint_terms(x, ntasks):
+    """(S, A, R, C, status) of a 2-D table: sum, sum j log j, the same over row and column sums."""
+    R, C = x.shape
+    rows_per_task = (R + ntasks - 1) // ntasks
+    cols = np.zeros((ntasks, C))
+    part = np.zeros((ntasks, 4))
+    for t in prange(ntasks):
+        r0 = t * rows_per_task
+        _joint_task(x, r0, min(R, r0 + rows_per_task), cols[t], part[t])
+    col = cols[0]
+    for t in range(1, ntasks):
+        other = cols[t]
+        for j in range(C):
+            col[j] += other[j]
+    s = 0.0
+    a = 0.0
+    rr = 0.0
+    neg = 0.0
+    for t in range(ntasks):
+        s += part[t, 0]
+        a += part[t, 1]
+        rr += part[t, 2]
+        neg += part[t, 3]
+    buf = np.empty(_BLK)
+    cc = _entropy_span(col, buf)[1]
+    return s, a, rr, cc, _status(neg, s, 1, 2)
+
+
+joint_terms_serial, joint_terms_parallel = _twin(_joint_terms)
+
+
+@njit(**_OPTS)
+def mutual_information_value(s, a, rr, cc):
+    i = (a + s * _log(s) - rr - cc) / s
+    return i if i > 0.0 else 0.0
+
+
+@njit(**_OPTS)
+def conditional_entropy_value(s, a, rr):
+    h = (rr - a) / s
+    return h if h > 0.0 else 0.0
+
+
+# ---------------------------------------------------------------------------- softmax family
+
+@njit(**_OPTS)
+def _fill_nan(out):
+    for j in range(out.size):
+        out[j] = _NAN
+
+
+@njit(**_OPTS)
+def _exp_store_span(x, mx, temperature, out, buf):
+    """out = exp((x - mx) / T) in x's precision; returns the float64 sum of what was stored."""
+    mxt = _cast_like(x, mx)
+    tt = _cast_like(x, temperature)
+    scaled = temperature != 1.0
+    s = 0.0
+    n = x.size
+    for off in range(0, n, _BLK):
+        m = min(_BLK, n - off)
+        xb = x[off:off + m]
+        ob = out[off:off + m]
+        for j in range(m):
+            z = xb[j] - mxt
+            if scaled:
+                z = z / tt
+            e = _exp_native(z)
+            buf[j] = e
+            ob[j] = e
+        s += _sum8(buf[:m])
+    return s
+
+
+@njit(**_OPTS)
+def _exp_sum_span(x, mx, temperature, buf):
+    """float64 sum of exp((x - mx) / T) over the span, the exps in x's precision."""
+    mxt = _cast_like(x, mx)
+    tt = _cast_like(x, temperature)
+    scaled = temperature != 1.0
+    s = 0.0
+    n = x.size
+    for off in range(0, n, _BLK):
+        m = min(_BLK, n - off)
+        xb = x[off:off + m]
+        for j in range(m):
+            z = xb[j] - mxt
+            if scaled:
+                z = z / tt
+            buf[j] = _exp_native(z)
+        s += _sum8(buf[:m])
+    return s
+
+
+@njit(**_OPTS)
+def _divide_span(out, s):
+    st = _cast_like(out, s)  # divide in out's precision: float32 keeps sixteen lanes
+    for j in range(out.size):
+        out[j] = out[j] / st
+
+
+@njit(**_OPTS)
+def _log_softmax_span(x, mx, temperature, lse, out):
+    if temperature == 1.0:
+        for j in range(x.size):
+            out[j] = (np.float64(x[j]) - mx) - lse
+    else:
+        for j in range(x.size):
+            out[j] = (np.float64(x[j]) - mx) / temperature - lse
+
+
+@njit(**_OPTS)
+def _softmax_rows_task(x, temperature, out, r0, r1, log):
+    buf = np.empty(_BLK, x.dtype)  # the exps, in x's precision
+    for r in range(r0, r1):
+        xr = x[r]
+        orow = out[r]
+        mx = _max8(xr)
+        if mx == _INF or mx == -_INF:  # +inf logit, or only -inf / nan
+            _fill_nan(orow)
+            continue
+        if log:
+            s = _exp_sum_span(xr, mx, temperature, buf)
+            if s != s:
+                _fill_nan(orow)
+            else:
+                _log_softmax_span(xr, mx, temperature, _log(s), orow)
+        else:
+            s = _exp_store_span(xr, mx, temperature, orow, buf)
+            if s != s:
+                _fill_nan(orow)
+            else:
+                _divide_span(orow, s)
+
+
+@njit(**_OPTS)
+def _softmax_chunk_task(x, temperature, out, r, c, ch, stage, rowstat, part, log):
+    """One chunk of one long row, at one of three stages: max, exp-sum, write."""
+    a0 = c * ch
+    a1 = min(x.shape[1], a0 + ch)
+    xs = x[r, a0:a1]
+    out_span = out[r, a0:a1]
+    if stage == 0:
+        part[r, c] = _max8(xs)
+    elif stage == 1:
+        buf = np.empty(_BLK, x.dtype)
+        if log:
+            part[r, c] = _exp_sum_span(xs, rowstat[r, 0], temperature, buf)
+        else:
+            part[r, c] = _exp_store_span(xs, rowstat[r, 0], temperature, out_span, buf)
+    else:
+        s = rowstat[r, 1]
+        if s != s:
+            _fill_nan(out_span)
+        elif log:
+            _log_softmax_span(xs, rowstat[r, 0], temperature, _log(s), out_span)
+        else:
+            _divide_span(out_span, s)
+
+
+def _softmax_rows(x, temperature, out, rows_per_task, ch, log):
+    R, n = x.shape
+    if n <= ch:
+        ntasks = (R + rows_per_task - 1) // rows_per_task
+        for t in prange(ntasks):
+            r0 = t * rows_per_task
+            _softmax_rows_task(x, temperature, out, r0, min(R, r0 + rows_per_task), log)
+        return
+    nch = (n + ch - 1) // ch
+    part = np.empty((R, nch))
+    rowstat = np.empty((R, 2))  # row max, then the sum of exps (nan: the row comes out nan)
+    for t in prange(R * nch):
+        _softmax_chunk_task(x, temperature, out, t // nch, t % nch, ch, 0, rowstat, part, log)
+    for r in range(R):
+        mx = -_INF
+        for c in range(nch):
+            if part[r, c] > mx:
+                mx = part[r, c]
+        rowstat[r, 0] = mx
+        rowstat[r, 1] = _NAN if (mx == _INF or mx == -_INF) else 0.0
+    for t in prange(R * nch):
+        r = t // nch
+        if rowstat[r, 1] == 0.0:
+            _softmax_chunk_task(x, temperature, out, r, t % nch, ch, 1, rowstat, part, log)
+    for r in range(R):
+        if rowstat[r, 1] == 0.0:
+            s = 0.0
+            for c in range(nch):
+                s += part[r, c]
+            rowstat[r, 1] = s
+    for t in prange(R * nch):
+        _softmax_chunk_task(x, temperature, out, t // nch, t % nch, ch, 2, rowstat, part, log)
+
+
+softmax_rows_serial, softmax_rows_parallel = _twin(_softmax_rows)
+
+
+@njit(**_OPTS)
+def _ce_logits_row(x, y, eps, buf):
+    """Loss of one row, reading it once: an online logsumexp over blocks of _BLK logits.
+
+    Each block's max rescales the running sum when it grows; blocks are summed only while the
+    running max is finite, so exp(-inf - -inf) never happens. A nan logit makes the sum nan;
+    a row of nan and -inf only gives lse = -inf and x[y] in {-inf, nan}: nan either way.
+    """
+    n = x.size
+    mx = -_INF
+    s = 0.0
+    sx = 0.0  # sum of the logits, for label smoothing only
+    smooth = eps != 0.0
+    for off in range(0, n, _BLK):
+        m = min(_BLK, n - off)
+        xb = x[off:off + m]
+        bm = _max8(xb)
+        if smooth:
+            sx += _sum8(xb)
+        if bm > mx:
+            s *= _exp(mx - bm)
+            mx = bm
+        if mx == -_INF or mx == _INF:
+            continue
+        mxt = _cast_like(xb, mx)
+        for j in range(m):
+            buf[j] = _exp_native(xb[j] - mxt)
+        s += _sum8(buf[:m])
+    if mx == _INF or s != s or sx != sx:  # a +inf or nan logit: nan, as torch
+        return _NAN
+    lse = mx + _log(s)
+    loss = lse - np.float64(x[y])
+    if smooth:
+        loss = (1.0 - eps) * loss + eps * (lse - sx / n)
+    return loss
+
+
+@njit(**_OPTS)
+def _ce_logits_task(x, targets, ignore_index, eps, r0, r1, losses):
+    buf = np.empty(_BLK, x.dtype)
+    for r in range(r0, r1):
+        y = targets[r]
+        if y == ignore_index:
+            losses[r] = 0.0
+        else:
+            losses[r] = _ce_logits_row(x[r], y, eps, buf)
+
+
+def _ce_logits_rows(x, targets, ignore_index, eps, losses, rows_per_task):
+    R = x.shape[0]
+    ntasks = (R + rows_per_task - 1) // rows_per_task
+    for t in prange(ntasks):
+        r0 = t * rows_per_task
+        _ce_logits_task(x, targets, ignore_index, eps, r0, min(R, r0 + rows_per_task), losses)
+
+
+ce_logits_rows_serial, ce_logits_rows_parallel = _twin(_ce_logits_rows)
+
+
+# ---------------------------------------------------------------------------- Gaussians
+
+_HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
+
+
+def _gaussian_kl_scalar(mu1, sigma1, mu2, sigma2):
+    s1 = np.float64(sigma1)
+    s2 = np.float64(sigma2)
+    d = np.float64(mu1) - np.float64(mu2)
+    return _log(s2 / s1) + (s1 * s1 + d * d) / (2.0 * (s2 * s2)) - 0.5
+
+
+def _gaussian_entropy_scalar(sigma):
+    return _HALF_LOG_2PI_E + _log(np.float64(sigma))
+
+
+_UFUNCS = {}
+
+
+def gaussian_ufuncs():
+    """(kl, entropy) ufuncs for float32 and float64, compiled (or loaded from cache) on first use."""
+    if not _UFUNCS:
+        _UFUNCS["kl"] = vectorize(
+            ["float32(float32, float32, float32, float32)",
+             "float64(float64, float64, float64, float64)"], cache=True)(_gaussian_kl_scalar)
+        _UFUNCS["entropy"] = vectorize(
+            ["float32(float32)", "float64(float64)"], cache=True)(_gaussian_entropy_scalar)
+    return _UFUNCS["kl"], _UFUNCS["entropy"]

@@ -1,0 +1,214 @@
+"""The ``numba`` backend: ``@njit`` CPU kernels, one fused pass over memory each.
+
+This module is the host side: it casts scalars to the array dtype, walks n-D and strided arrays
+as aligned 1-D pieces, allocates outputs and picks the serial or the parallel build of a kernel
+by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from kernbench._arrays import flat_pieces
+from kernbench._hyper import adam_scalars
+from kernbench.backends import Backend
+from kernbench.backends import _numba_kernels as K
+
+#: Elementwise kernels (optimizer steps, scale_, sum_squares) run in parallel from this many
+#: bytes of one param piece. Measured on the 2-core machine, Adam step, serial/parallel median
+#: in us with threads warm: float64 8e3 elements 10.5/10.3, 1.6e4 19.9/14.7, 3.2e4 41/27;
+#: float32 1.6e4 7.2/8.5, 3.2e4 13.4/11.7, 6.4e4 26/19. Both cross near 64-100 KiB per
+#: array; 128 KiB (16384 float64, 32768 float32) keeps a parallel launch a clear win.
+PARALLEL_MIN_BYTES = 128 * 1024
+#: Row kernels (entropy, KL, softmax, cross-entropy from logits, ...) run in parallel from
+#: this many elements in all. Measured serial/parallel median in us: entropy of one row
+#: 8e3 13/16, 1.6e4 27/20, 3.2e4 62/29; rows of 500 (entropy, float32 softmax and
+#: cross-entropy from logits alike) 1.6e4 27/30, 3.2e4 54/33. Crossing near 2e4.
+PARALLEL_MIN_ROW_ELEMENTS = 32_768
+#: Tasks per thread for short-row kernels: several, so uneven rows still balance.
+_TASKS_PER_THREAD = 8
+#: Longest chunk of one row that a task handles: a 1e7 entropy (one row) makes 153 tasks,
+#: enough to balance the threads, few enough that the per-task call and scratch vanish.
+_CHUNK_MAX = 65_536
+#: A row of a short table (fewer than _FEW_ROWS rows) longer than _SPLIT_MIN is cut into at
+#: least _MIN_CHUNKS chunks of at least _CHUNK_MIN elements, so one long row still uses
+#: every thread.
+_FEW_ROWS = 8
+_SPLIT_MIN = 8_192
+_MIN_CHUNKS = 8
+_CHUNK_MIN = 4_096
+
+
+def _pieces(*arrays):
+    """Aligned 1-D views covering same-shape arrays (see :func:`flat_pieces`).
+
+    An n-D array that is not C-ordered (a transpose, a Fortran array) is first viewed with its
+    axes in memory order, so a contiguous Fortran param is still one piece, not one per row.
+    """
+    first = arrays[0]
+    if first.ndim > 1 and not first.flags.c_contiguous:
+        order = np.argsort([-abs(s) for s in first.strides], kind="stable")
+        if np.any(order != np.arange(first.ndim)):
+            arrays = tuple(a.transpose(order) for a in arrays)
+    return flat_pieces(*arrays)
+
+
+_EMPTY: dict = {}
+
+
+def _empty(dtype) -> np.ndarray:
+    """A zero-length stand-in for an absent state array (momentum buffer, max_exp_avg_sq)."""
+    key = np.dtype(dtype)
+    a = _EMPTY.get(key)
+    if a is None:
+        a = _EMPTY[key] = np.empty(0, dtype=key)
+    return a
+
+
+def _elementwise(serial, parallel, piece: np.ndarray):
+    return parallel if piece.nbytes >= PARALLEL_MIN_BYTES else serial
+
+
+def _chunk_length(rows: int, n: int) -> int:
+    """Elements of one row per task; >= n means whole rows. Depends on the shape alone."""
+    if rows < _FEW_ROWS and n > _SPLIT_MIN:
+        per = -(-n // _MIN_CHUNKS)
+        per = -(-per // 512) * 512  # whole scratch blocks
+        return min(_CHUNK_MAX, max(_CHUNK_MIN, per))
+    return max(n, 1) if n <= _CHUNK_MAX else _CHUNK_MAX
+
+
+def _row_kernel(serial, parallel, x: np.ndarray):
+    """(kernel, rows_per_task, chunk_length) for a 2-D (R, n) input."""
+    rows, n = x.shape
+    ch = _chunk_length(rows, n)
+    if x.size < PARALLEL_MIN_ROW_ELEMENTS:
+        return serial, max(rows, 1), ch
+    tasks = _TASKS_PER_THREAD * numba.get_num_threads()
+    per_task = max(1, min(_CHUNK_MAX // max(n, 1), -(-rows // tasks)))
+    return parallel, per_task, ch
+
+
+class NumbaBackend(Backend):
+    name = "numba"
+
+    # ------------------------------------------------------------------ optimizers
+    def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
+                 dampening, nesterov, maximize, first_step) -> None:
+        dt = param.dtype.type
+        has_mom = momentum != 0
+        args = (dt(lr), dt(weight_decay), dt(momentum), dt(1.0 - dampening),
+                weight_decay != 0, has_mom, bool(nesterov), bool(maximize), bool(first_step))
+        if has_mom:
+            for p, g, b in _pieces(param, grad, momentum_buffer):
+                _elementwise(K.sgd_serial, K.sgd_parallel, p)(p, g, b, *args)
+        else:
+            empty = _empty(param.dtype)
+            for p, g in _pieces(param, grad):
+                _elementwise(K.sgd_serial, K.sgd_parallel, p)(p, g, empty, *args)
+
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
+                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
+        dt = param.dtype.type
+        s = adam_scalars(lr, beta1, beta2, step, weight_decay, decoupled)
+        coupled = (not decoupled) and weight_decay != 0
+        decay_on = bool(decoupled) and s.decay_factor != 1.0
+        args = (dt(s.step_size), dt(s.bias_correction2_sqrt), dt(beta1), dt(s.one_minus_beta1),
+                dt(beta2), dt(s.one_minus_beta2), dt(eps), dt(weight_decay), dt(s.decay_factor),
+                coupled, decay_on, bool(amsgrad), bool(maximize))
+        if amsgrad:
+            for p, g, m, v, vmax in _pieces(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+                _elementwise(K.adam_serial, K.adam_parallel, p)(p, g, m, v, vmax, *args)
+        else:
+            empty = _empty(param.dtype)
+            for p, g, m, v in _pieces(param, grad, exp_avg, exp_avg_sq):
+                _elementwise(K.adam_serial, K.adam_parallel, p)(p, g, m, v, empty, *args)
+
+    def sum_squares(self, x) -> float:
+        total = 0.0
+        for (piece,) in _pieces(x):
+            if piece.size:
+                kernel = _elementwise(K.sum_squares_serial, K.sum_squares_parallel, piece)
+                total += kernel(piece, _chunk_length(1, piece.size))
+        return float(total)
+
+    def scale_(self, x, factor) -> None:
+        f = x.dtype.type(factor)
+        for (piece,) in _pieces(x):
+            _elementwise(K.scale_serial, K.scale_parallel, piece)(piece, f)
+
+    def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
+        steps = np.ascontiguousarray(steps, dtype=np.float64).reshape(-1)
+        return K.cosine_schedule(steps, float(total_steps), float(lr_max), float(lr_min))
+
+    # ------------------------------------------------------------------ information
+    def entropy_rows(self, p):
+        values = np.empty(p.shape[0])
+        status = np.empty(p.shape[0], dtype=np.int8)
+        kernel, per_task, ch = _row_kernel(K.entropy_rows_serial, K.entropy_rows_parallel, p)
+        kernel(p, values, status, per_task, ch)
+        return values, status
+
+    def _pq_rows(self, p, q, kl: bool):
+        values = np.empty(p.shape[0])
+        status = np.empty(p.shape[0], dtype=np.int8)
+        kernel, per_task, ch = _row_kernel(K.pq_rows_serial, K.pq_rows_parallel, p)
+        kernel(p, q, values, status, per_task, ch, kl)
+        return values, status
+
+    def cross_entropy_rows(self, p, q):
+        return self._pq_rows(p, q, False)
+
+    def kl_divergence_rows(self, p, q):
+        return self._pq_rows(p, q, True)
+
+    def js_divergence_rows(self, p, q):
+        values = np.empty(p.shape[0])
+        status = np.empty(p.shape[0], dtype=np.int8)
+        kernel, per_task, ch = _row_kernel(K.js_rows_serial, K.js_rows_parallel, p)
+        kernel(p, q, values, status, per_task, ch)
+        return values, status
+
+    def _joint_terms(self, joint):
+        if joint.size < PARALLEL_MIN_ROW_ELEMENTS or joint.shape[0] < 2:
+            return K.joint_terms_serial(joint, 1)
+        tasks = min(joint.shape[0], 2 * numba.get_num_threads())
+        return K.joint_terms_parallel(joint, tasks)
+
+    def mutual_information(self, joint):
+        s, a, rr, cc, status = self._joint_terms(joint)
+        if status:
+            return 0.0, int(status)
+        return float(K.mutual_information_value(s, a, rr, cc)), 0
+
+    def conditional_entropy(self, joint):
+        s, a, rr, _, status = self._joint_terms(joint)
+        if status:
+            return 0.0, int(status)
+        return float(K.conditional_entropy_value(s, a, rr)), 0
+
+    def softmax_rows(self, x, temperature, out) -> None:
+        kernel, per_task, ch = _row_kernel(K.softmax_rows_serial, K.softmax_rows_parallel, x)
+        kernel(x, float(temperature), out, per_task, ch, False)
+
+    def log_softmax_rows(self, x, temperature, out) -> None:
+        kernel, per_task, ch = _row_kernel(K.softmax_rows_serial, K.softmax_rows_parallel, x)
+        kernel(x, float(temperature), out, per_task, ch, True)
+
+    def cross_entropy_logits_rows(self, logits, targets, ignore_index,
+                                  label_smoothing) -> np.ndarray:
+        losses = np.empty(logits.shape[0])
+        targets = np.ascontiguousarray(targets, dtype=np.int64)
+        kernel, per_task, _ = _row_kernel(K.ce_logits_rows_serial, K.ce_logits_rows_parallel,
+                                          logits)
+        kernel(logits, targets, int(ignore_index), float(label_smoothing), losses, per_task)
+        return losses
+
+    def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
+        kl, _ = K.gaussian_ufuncs()
+        kl(mu1, sigma1, mu2, sigma2, out=out)
+
+    def gaussian_entropy(self, sigma, out) -> None:
+        _, entropy = K.gaussian_ufuncs()
+        entropy(sigma, out=out)
