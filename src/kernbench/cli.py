@@ -1,9 +1,14 @@
-"""The ``kernbench`` command line."""
+"""The ``kernbench`` command line: demo, list, run, report, compare, lecture."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 
 def _demo(args) -> int:
@@ -13,16 +18,249 @@ def _demo(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- list
+
+def _list(args) -> int:
+    import kernbench as kb
+    from kernbench.bench import peers as pr
+    from kernbench.bench.workloads import WORKLOADS
+
+    available = kb.available_backends()
+    print("backends:")
+    for name in kb.known_backends():
+        try:
+            kb.get_backend(name)
+            state = "available"
+        except kb.BackendUnavailableError as exc:
+            state = f"unavailable ({exc})"
+        print(f"  {name:<8} {state}")
+    print("\nkernels (sizes of the full preset; peers, * = installed here):")
+    for wl in WORKLOADS.values():
+        sizes = ", ".join(f"{'x'.join(map(str, s))}" for s in wl.sizes("full"))
+        peers = ", ".join(p + ("*" if pr.peer_available(p) else "") for p in wl.peers) or "-"
+        print(f"  {wl.name:<21} {wl.summary}")
+        print(f"  {'':<21} dtypes {', '.join(wl.dtypes)}; sizes {sizes}")
+        print(f"  {'':<21} peers: {peers}")
+    libs = sorted({pr.peer_library(p) for wl in WORKLOADS.values() for p in wl.peers})
+    print("\npeer libraries: " + ", ".join(
+        f"{lib} {'installed' if pr.library_available(lib) else 'not installed'}" for lib in libs))
+    print(f"usable here: {', '.join(available)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- run
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _element_counts(text: str) -> list[int]:
+    counts = []
+    for item in _split(text) or []:
+        try:
+            value = float(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--sizes takes element counts such as 1e3,1e6; "
+                                             f"got {item!r}") from None
+        if value < 1 or value != int(value):
+            raise argparse.ArgumentTypeError(f"--sizes entries must be whole numbers >= 1; "
+                                             f"got {item!r}")
+        counts.append(int(value))
+    return counts
+
+
+def _results_path(out: str) -> Path:
+    """A .json path is the file; anything else is a folder for a timestamped file."""
+    path = Path(out)
+    if path.suffix == ".json":
+        return path
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return path / f"kernbench-{stamp}.json"
+
+
+class StderrProgress:
+    """One progress line on stderr, rewritten in place on a terminal, one line per step in logs."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.start = time.perf_counter()
+        self.tty = stream.isatty()
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        elapsed = time.perf_counter() - self.start
+        width = 24
+        filled = int(width * done / total) if total else width
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
+                f"{elapsed:6.0f}s  {label}")
+        if self.tty:
+            self.stream.write("\r" + line[:110].ljust(110))
+            if done == total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def _run(args) -> int:
+    from kernbench.bench.runner import prepare_process_environment
+
+    prepare_process_environment()  # before numba or torch loads an OpenMP runtime
+    import kernbench as kb
+    from kernbench.bench.results import save_results
+    from kernbench.bench.runner import DEFAULT_BUDGETS, RunSettings, run_benchmarks
+    from kernbench.bench.timing import FULL_POLICY, QUICK_POLICY
+    from kernbench.bench.workloads import WORKLOADS
+
+    kernels = _split(args.kernels) or list(WORKLOADS)
+    unknown = [k for k in kernels if k not in WORKLOADS]
+    if unknown:
+        print(f"kernbench run: unknown kernel(s) {', '.join(unknown)}; "
+              f"known: {', '.join(WORKLOADS)}", file=sys.stderr)
+        return 2
+    backends = _split(args.backends) or kb.available_backends()
+    bad = [b for b in backends if b not in kb.known_backends()]
+    if bad:
+        print(f"kernbench run: unknown backend(s) {', '.join(bad)}; "
+              f"known: {', '.join(kb.known_backends())}", file=sys.stderr)
+        return 2
+    if "numpy" not in backends:  # the reference of every speedup: always measured
+        backends = ["numpy"] + backends
+    dtypes = _split(args.dtypes) or ["float32", "float64"]
+    bad = [d for d in dtypes if d not in ("float32", "float64")]
+    if bad:
+        print(f"kernbench run: --dtypes takes float32 and/or float64; got {bad}",
+              file=sys.stderr)
+        return 2
+    timing = args.timing or ("full" if args.preset == "full" and not args.sizes else "quick")
+    settings = RunSettings(
+        kernels=kernels, backends=backends, dtypes=dtypes, preset=args.preset,
+        elements=args.sizes, peers=not args.no_peers, threads=args.threads,
+        seed=args.seed,
+        python_budget_s=_or(args.python_budget, DEFAULT_BUDGETS[timing]["python_budget_s"]),
+        call_budget_s=_or(args.call_budget, DEFAULT_BUDGETS[timing]["call_budget_s"]),
+        policy=FULL_POLICY if timing == "full" else QUICK_POLICY,
+        measure_compile=not args.no_compile, measure_bandwidth=not args.no_bandwidth)
+    command = "kernbench " + " ".join(shlex.quote(a) for a in (args.argv or []))
+    results = run_benchmarks(settings, command=command, progress=StderrProgress())
+    path = save_results(results, _results_path(args.out))
+    counts: dict = {}
+    for case in results["cases"]:
+        counts[case["status"]] = counts.get(case["status"], 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    print(f"wrote {path} ({len(results['cases'])} cases: {summary}; "
+          f"{results['elapsed_s']:.0f} s)")
+    return 0
+
+
+# ---------------------------------------------------------------------------- report, compare
+
+def _report(args) -> int:
+    from kernbench.bench.report import write_report
+    from kernbench.bench.results import ResultsError, load_results
+
+    try:
+        runs = [load_results(p) for p in args.results]
+    except (ResultsError, OSError) as exc:
+        print(f"kernbench report: {exc}", file=sys.stderr)
+        return 2
+    command = "kernbench " + " ".join(shlex.quote(a) for a in (args.argv or []))
+    readme = write_report(runs, Path(args.out), sources=[str(p) for p in args.results],
+                          report_command=command)
+    print(f"wrote {readme}")
+    return 0
+
+
+def _compare(args) -> int:
+    from kernbench.bench.compare import compare_runs
+    from kernbench.bench.results import ResultsError, load_results
+
+    try:
+        base, new = load_results(args.baseline), load_results(args.candidate)
+    except (ResultsError, OSError) as exc:
+        print(f"kernbench compare: {exc}", file=sys.stderr)
+        return 2
+    return compare_runs(base, new, threshold=args.threshold, out=sys.stdout)
+
+
+# ---------------------------------------------------------------------------- parser
+
+def _lecture_cli():
+    from kernbench.lecture import cli as lecture_cli
+
+    return lecture_cli
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kernbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
     demo = sub.add_parser("demo", help="time one Adam step per backend and print the speedups")
     demo.set_defaults(func=_demo)
+
+    lister = sub.add_parser("list", help="kernels, backends and peers, and what runs here")
+    lister.set_defaults(func=_list)
+
+    lecture = sub.add_parser("lecture", help="the lecture's experiments as figures and a README")
+    _lecture_cli().add_arguments(lecture)
+    lecture.set_defaults(func=lambda args: _lecture_cli().run_from_args(args))
+
+    run = sub.add_parser("run", help="benchmark kernels on every backend and peer; write JSON")
+    run.add_argument("--kernels", help="comma-separated kernel names (default: all)")
+    run.add_argument("--backends", help="comma-separated backends (default: all available "
+                                        "here; numpy, the reference, is always included)")
+    sizes = run.add_mutually_exclusive_group()
+    sizes.add_argument("--preset", choices=("quick", "full"), default="quick",
+                       help="size sweep: quick (1e4, 1e6) or full (1e3 ... 1e7); default quick")
+    sizes.add_argument("--sizes", type=_element_counts,
+                       help="comma-separated element counts, e.g. 1e3,1e5 (instead of a preset)")
+    run.add_argument("--dtypes", help="float32, float64 or both (default: both)")
+    run.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                     help="threads for numba and torch (default: all CPUs)")
+    run.add_argument("--out", default="results",
+                     help="results file (*.json) or folder for a timestamped one "
+                          "(default: results/)")
+    run.add_argument("--no-peers", action="store_true", help="leave torch and scipy out")
+    run.add_argument("--python-budget", type=float, metavar="SECONDS",
+                     help="skip python at sizes predicted slower than this per call "
+                          "(default 0.25 with full timing, 0.05 with quick)")
+    run.add_argument("--call-budget", type=float, metavar="SECONDS",
+                     help="the same for every other backend and peer but numpy, the reference "
+                          "(default 1 with full timing, 0.25 with quick)")
+    run.add_argument("--timing", choices=("quick", "full"),
+                     help="sampling policy (default: full for --preset full, else quick)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--no-compile", action="store_true",
+                     help="skip the compile-time measurement in fresh processes")
+    run.add_argument("--no-bandwidth", action="store_true",
+                     help="skip the memory bandwidth measurement")
+    run.set_defaults(func=_run)
+
+    report = sub.add_parser("report", help="README.md with tables and plots from results")
+    report.add_argument("results", nargs="+", help="results JSON files of kernbench run")
+    report.add_argument("--out", required=True, help="folder for README.md and the PNGs")
+    report.set_defaults(func=_report)
+
+    compare = sub.add_parser("compare", help="per-case time ratios of two runs; exit 1 on a "
+                                             "slowdown past the threshold")
+    compare.add_argument("baseline", help="results JSON of the earlier run")
+    compare.add_argument("candidate", help="results JSON of the later run")
+    compare.add_argument("--threshold", type=float, default=1.25,
+                         help="candidate/baseline time ratio that counts as a slowdown "
+                              "(default 1.25)")
+    compare.set_defaults(func=_compare)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     return args.func(args)
 
 

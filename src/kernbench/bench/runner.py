@@ -1,0 +1,396 @@
+"""The benchmark run: every selected kernel x dtype x size, on every backend and peer.
+
+For one case (a kernel at one size and dtype) the runner
+
+1. makes the seeded inputs once (:meth:`Workload.make`);
+2. validates every target against the numpy backend, from pristine inputs, with the SPEC
+   tolerances (peers, which compute in their own ways and orders, get rtol 1e-4 in float32);
+3. warms every target up (first call timed apart) and samples them round-robin
+   (:mod:`kernbench.bench.timing`);
+4. records one entry per target with its status: ``ok``, ``skipped`` (a time budget),
+   ``unavailable`` (a peer's library is missing), ``failed`` (it raised), ``wrong-result``
+   (validation failed) or ``timeout``. A failure never stops the run.
+
+Every target but the numpy reference runs under a time budget per call: the ``python`` backend
+under ``python_budget_s`` (its cost per element first estimated by one call at 1e3 elements),
+the others (a cluster backend such as ``dask``, slow peers) under ``call_budget_s``. The sizes
+already measured (smallest first) predict the next one: ``t = a + b*n`` through the last two, so
+a fixed per-call overhead is not mistaken for a cost per element; from one size, ``t``
+proportional to ``n``. A size predicted past the budget is recorded as ``skipped`` with the
+prediction, not dropped.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+import kernbench as kb
+from kernbench.bench import peers as pr
+from kernbench.bench.compile_probe import measure_compile
+from kernbench.bench.probe import best_bandwidth, machine_info, measure_bandwidth
+from kernbench.bench.results import KIND, SCHEMA_VERSION
+from kernbench.bench.timing import (
+    Contestant,
+    TimingPolicy,
+    sample_interleaved,
+    summarize,
+    time_once,
+    warm_up,
+)
+from kernbench.bench.workloads import WORKLOADS, Workload, size_label
+
+#: Backends whose cost per element is estimated before their first large size is tried (they
+#: get ``python_budget_s``; every other target but the reference gets ``call_budget_s``).
+CALIBRATED_BACKENDS = ("python",)
+#: Backends that compile on first use: their compile time is measured apart.
+JIT_BACKENDS = ("numba", "cuda")
+#: The backend every result is validated against and every speedup is relative to.
+REFERENCE_BACKEND = "numpy"
+
+#: Seconds per call past which a size is skipped, by timing policy: quick runs keep python to
+#: the small sizes (where "python vs numpy" is read) and a cluster backend to its first size.
+DEFAULT_BUDGETS = {"full": {"python_budget_s": 0.25, "call_budget_s": 1.0},
+                   "quick": {"python_budget_s": 0.05, "call_budget_s": 0.25}}
+
+#: (rtol, atol) from SPEC.md, by dtype; peers in float32 get the looser PEER_F32_TOLERANCE.
+SPEC_TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1.3e-6, 1e-5)}
+PEER_F32_TOLERANCE = (1e-4, 1e-5)
+
+
+#: Environment the runner sets for its own process (unless the user already set it), before
+#: numba or torch load their OpenMP runtimes. numba's ``omp`` threading layer and torch's bundled
+#: libgomp are two runtimes whose idle threads spin-wait; on a 2-core machine each one's spinning
+#: threads starve the other's workers, and a 0.1 ms call measures as one scheduler quantum
+#: (about 8 ms). PASSIVE makes idle threads sleep: a small wake-up cost per parallel region
+#: instead of that collapse. The value in force is recorded in the results (machine.environment).
+PROCESS_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def prepare_process_environment() -> dict:
+    """Apply :data:`PROCESS_ENVIRONMENT` where unset; call before numba or torch is imported."""
+    for name, value in PROCESS_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    return {name: os.environ.get(name) for name in PROCESS_ENVIRONMENT}
+
+
+@dataclass
+class RunSettings:
+    kernels: list[str]
+    backends: list[str]
+    dtypes: list[str]
+    preset: str | None = "quick"
+    elements: list[int] | None = None  # explicit sizes (element counts) instead of a preset
+    peers: bool = True
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    seed: int = 0
+    python_budget_s: float = 0.25  # predicted seconds per call above which python is skipped
+    call_budget_s: float = 1.0  # the same for every other target but the numpy reference
+    policy: TimingPolicy = field(default_factory=TimingPolicy)
+    measure_compile: bool = True
+    measure_bandwidth: bool = True
+
+    def shapes(self, wl: Workload) -> list[tuple]:
+        if self.elements:
+            return sorted({wl.shape_for(n) for n in self.elements}, key=math.prod)
+        return wl.sizes(self.preset or "quick")
+
+    def as_dict(self) -> dict:
+        return {"preset": None if self.elements else self.preset, "elements": self.elements,
+                "kernels": list(self.kernels), "backends": list(self.backends),
+                "peers": self.peers, "dtypes": list(self.dtypes), "threads": self.threads,
+                "seed": self.seed, "python_budget_s": self.python_budget_s,
+                "call_budget_s": self.call_budget_s,
+                "timing": self.policy.as_dict()}
+
+
+def tolerance(dtype: str, target_kind: str) -> tuple[float, float]:
+    if target_kind == "peer" and dtype == "float32":
+        return PEER_F32_TOLERANCE
+    return SPEC_TOLERANCES[dtype]
+
+
+def compare_values(actual, expected, rtol: float, atol: float) -> tuple[bool, float | None, str]:
+    """(agree, max abs error over finite entries or None, why not); inf and NaN positions must
+    match exactly."""
+    a = np.asarray(actual, dtype=np.float64).reshape(-1)
+    e = np.asarray(expected, dtype=np.float64).reshape(-1)
+    if a.shape != e.shape:
+        return False, None, f"{a.size} values, the numpy backend gives {e.size}"
+    for name, mask in (("NaN", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf)):
+        if not np.array_equal(mask(a), mask(e)):
+            return False, None, f"{name} positions differ from the numpy backend"
+    finite = np.isfinite(e)
+    err = np.abs(a[finite] - e[finite])
+    max_err = float(err.max()) if err.size else 0.0
+    bad = err > atol + rtol * np.abs(e[finite])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        return False, max_err, (f"{int(bad.sum())} of {err.size} values off (first: "
+                                f"{float(a[finite][i])!r} vs numpy {float(e[finite][i])!r}; "
+                                f"rtol {rtol:g}, "
+                                f"atol {atol:g})")
+    return True, max_err, ""
+
+
+_backend_problems: dict = {}
+
+
+def backend_problem(name: str) -> str | None:
+    """Why a requested backend cannot run here (None when it can); asked once per name."""
+    if name not in _backend_problems:
+        try:
+            kb.get_backend(name)
+            _backend_problems[name] = None
+        except (kb.BackendUnavailableError, ValueError) as exc:
+            _backend_problems[name] = str(exc)
+    return _backend_problems[name]
+
+
+def _error_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+#: Element count at which a calibrated backend's cost per element is first estimated.
+CALIBRATION_ELEMENTS = 1_000
+
+
+class CallBudget:
+    """Predicts each target's time per call at the next size from the sizes measured so far."""
+
+    def __init__(self, python_budget_s: float, call_budget_s: float):
+        self.python_budget_s = python_budget_s
+        self.call_budget_s = call_budget_s
+        self._seen: dict = {}  # (kernel, dtype, target) -> [(elements, seconds)], ascending
+
+    def budget_for(self, target: str) -> float | None:
+        if target == REFERENCE_BACKEND:
+            return None  # the reference of every speedup always runs
+        return self.python_budget_s if target in CALIBRATED_BACKENDS else self.call_budget_s
+
+    def record(self, kernel: str, dtype: str, target: str, elements: int, seconds: float):
+        points = self._seen.setdefault((kernel, dtype, target), [])
+        points[:] = sorted([p for p in points if p[0] != elements] + [(elements, seconds)])
+
+    def calibrate(self, wl: Workload, dtype: str, backend: str, seed: int) -> None:
+        """Time one warm call at a small size, unless a size was measured already; errors are
+        left to the real case, which records them."""
+        if self._seen.get((wl.name, dtype, backend)):
+            return
+        source = WORKLOADS.get(wl.cost_proxy, wl) if wl.cost_proxy else wl
+        case = source.make(source.shape_for(CALIBRATION_ELEMENTS), dtype, seed)
+        try:
+            fn = case.call(backend, warm=False)
+            fn()
+            case.reset()
+            seconds = time_once(fn)
+        except Exception:
+            return
+        self.record(wl.name, dtype, backend, source.elements(case.shape), seconds)
+
+    def predict(self, kernel: str, dtype: str, target: str, elements: int,
+                proxy: str | None = None) -> tuple | None:
+        """(predicted seconds, how) or None when nothing was measured yet, for ``kernel`` or,
+        when it has no smaller size (a one-size workload), for its ``proxy`` workload."""
+        points = [p for p in self._seen.get((kernel, dtype, target), []) if p[0] < elements]
+        if not points and proxy:
+            points = [p for p in self._seen.get((proxy, dtype, target), []) if p[0] < elements]
+        if not points:
+            return None
+        n2, t2 = points[-1]
+        if len(points) == 1:
+            return t2 * elements / n2, f"{t2:.3g} s at {n2:,} elements, scaled by size"
+        n1, t1 = points[-2]
+        slope = max(0.0, (t2 - t1) / (n2 - n1))
+        intercept = max(0.0, t2 - slope * n2)
+        return (intercept + slope * elements,
+                f"{intercept:.3g} s + {slope * 1e9:.3g} ns per element, through {n1:,} and "
+                f"{n2:,} elements")
+
+    def skip_reason(self, kernel: str, dtype: str, target: str, elements: int,
+                    proxy: str | None = None) -> str | None:
+        budget = self.budget_for(target)
+        prediction = self.predict(kernel, dtype, target, elements, proxy) if budget else None
+        if prediction is None or prediction[0] <= budget:
+            return None
+        return (f"time budget: predicted {prediction[0]:.3g} s per call ({prediction[1]}) > "
+                f"budget {budget:g} s")
+
+
+def _why_not_run(wl, dtype, elements, target, kind, settings, budget) -> tuple | None:
+    """(status, reason) when a target is not to run at this size, else None."""
+    if kind == "peer" and not pr.peer_available(target):
+        return "unavailable", f"{pr.peer_library(target)} is not installed"
+    if kind == "backend" and backend_problem(target):
+        return "unavailable", backend_problem(target)
+    if kind == "backend" and target in CALIBRATED_BACKENDS and elements > CALIBRATION_ELEMENTS:
+        budget.calibrate(wl, dtype, target, settings.seed)
+    reason = budget.skip_reason(wl.name, dtype, target, elements, proxy=wl.cost_proxy)
+    return ("skipped", reason) if reason else None
+
+
+def _validate(case, target, kind, dtype, reference, reference_error) -> tuple:
+    """(status, note or reason, max abs error): one call from pristine inputs against numpy."""
+    try:
+        value = case.check_value(target)
+    except Exception as exc:
+        return "failed", _error_text(exc), None
+    value = np.asarray(value) if value is not None else None
+    if value is None or value.size == 0 or value.dtype == object:
+        return "failed", "returned nothing", None
+    if reference is None:
+        return "ok", (f"not validated: the {REFERENCE_BACKEND} reference failed "
+                      f"({reference_error})"), None
+    agree, max_err, why = compare_values(value, reference, *tolerance(dtype, kind))
+    if not agree:
+        return "wrong-result", why, max_err
+    return "ok", None, max_err
+
+
+def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
+             budget: CallBudget) -> list[dict]:
+    """Validate and time one kernel at one shape and dtype on every target; one record each."""
+    elements = wl.elements(shape)
+    base = {"kernel": wl.name, "dtype": dtype, "shape": [int(d) for d in shape],
+            "size_label": size_label(shape), "elements": elements,
+            "bytes_moved": wl.bytes_moved(shape, dtype), "flops": wl.flops(shape)}
+    targets = [(b, "backend") for b in settings.backends]
+    if settings.peers:
+        targets += [(p, "peer") for p in wl.peers]
+    records: dict[str, dict] = {}
+
+    def finish(target, kind, status, reason=None, **extra):
+        records[target] = {**base, "target": target, "target_kind": kind, "status": status,
+                           "reason": reason, **extra}
+
+    if dtype not in wl.dtypes:
+        for target, kind in targets:
+            finish(target, kind, "skipped", f"{wl.name} runs in {', '.join(wl.dtypes)} only")
+        return list(records.values())
+    try:
+        case = wl.make(shape, dtype, settings.seed)
+    except Exception as exc:
+        for target, kind in targets:
+            finish(target, kind, "failed", f"making the inputs failed: {_error_text(exc)}")
+        return list(records.values())
+
+    try:
+        reference, reference_error = case.check_value(REFERENCE_BACKEND), None
+    except Exception as exc:
+        reference, reference_error = None, _error_text(exc)
+
+    contestants, validation = [], {}
+    for target, kind in targets:
+        reason = _why_not_run(wl, dtype, elements, target, kind, settings, budget)
+        if reason:
+            finish(target, kind, *reason)
+            continue
+        status, why, max_err = _validate(case, target, kind, dtype, reference, reference_error)
+        if status != "ok":
+            finish(target, kind, status, why, max_abs_err=max_err)
+            continue
+        validation[target] = (max_err, why)
+        try:
+            fn = case.call(target, warm=False)
+            first, _, number = warm_up(fn, settings.policy, case.needs_reset, case.reset)
+        except TimeoutError as exc:
+            finish(target, kind, "timeout", str(exc))
+            continue
+        except Exception as exc:
+            finish(target, kind, "failed", _error_text(exc))
+            continue
+        contestants.append((Contestant(target, fn, number, []), kind, first))
+
+    sample_interleaved([c for c, _, _ in contestants], settings.policy, case.reset,
+                       case.needs_reset)
+    for c, kind, first in contestants:
+        if c.error:
+            finish(c.name, kind, "failed", f"raised while timed: {c.error[:300]}")
+            continue
+        if not c.samples:
+            finish(c.name, kind, "failed", "no samples were taken")
+            continue
+        stats = summarize(c.samples, settings.policy.noise_threshold)
+        max_err, note = validation[c.name]
+        median = stats["median_s"]
+        finish(c.name, kind, "ok", note, samples_s=list(c.samples), calls_per_sample=c.number,
+               first_call_s=first, **stats,
+               gbps=base["bytes_moved"] / median / 1e9 if median > 0 else 0.0,
+               gflops=base["flops"] / median / 1e9 if median > 0 else 0.0,
+               max_abs_err=max_err)
+        budget.record(wl.name, dtype, c.name, elements, median)
+    case.reset()
+    return [records[t] for t, _ in targets if t in records]
+
+
+def plan(settings: RunSettings) -> list[tuple[Workload, str, tuple]]:
+    """Every (workload, dtype, shape) of the run, in the order it is measured."""
+    return [(WORKLOADS[k], dtype, shape)
+            for k in settings.kernels for dtype in settings.dtypes
+            for shape in settings.shapes(WORKLOADS[k])]
+
+
+def set_threads(threads: int) -> None:
+    """Same thread count for numba's prange loops and for torch's peers."""
+    if pr.library_available("numba"):
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    pr.set_torch_threads(threads)
+
+
+def run_benchmarks(settings: RunSettings, command: str = "",
+                   progress: Callable[[int, int, str], None] | None = None) -> dict:
+    """Measure everything ``settings`` selects; return the results document (schema v1)."""
+    started = time.perf_counter()
+    set_threads(settings.threads)
+    machine = machine_info(settings.threads, measure=settings.measure_bandwidth)
+    machine["environment"] = {name: os.environ.get(name) for name in
+                              (*PROCESS_ENVIRONMENT, "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
+                               "NUMBA_THREADING_LAYER")}
+    compile_records = []
+    if settings.measure_compile:
+        for backend in (b for b in settings.backends
+                        if b in JIT_BACKENDS and not backend_problem(b)):
+            if progress:
+                progress(0, 1, f"{backend}: compile time in fresh processes")
+            compile_records += measure_compile(backend, settings.kernels, settings.dtypes)
+    steps = plan(settings)
+    budget = CallBudget(settings.python_budget_s, settings.call_budget_s)
+    cases = []
+    for i, (wl, dtype, shape) in enumerate(steps):
+        if progress:
+            progress(i, len(steps), f"{wl.name} {dtype} {size_label(shape)}")
+        cases += run_case(wl, shape, dtype, settings, budget)
+        gc.collect()  # large inputs of the case just done go before the next is made
+    if settings.measure_bandwidth and "bandwidth" in machine:
+        # measured again after the timing; the best of the two is the machine's figure
+        first = machine["bandwidth"]
+        again = measure_bandwidth(settings.threads)
+        machine["bandwidth"] = best_bandwidth([{k: v for k, v in first.items()
+                                                if k != "measurements"}, again])
+    if progress:
+        progress(len(steps), len(steps), "done")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command,
+        "settings": settings.as_dict(),
+        "machine": machine,
+        "compile": compile_records,
+        "cases": cases,
+        "elapsed_s": time.perf_counter() - started,
+    }
+
+
+def default_backends() -> list[str]:
+    return kb.available_backends()

@@ -1,0 +1,142 @@
+"""Honest timing: warm-up apart, interleaved repeats, raw samples kept, noise flagged.
+
+* The first call of every target is timed on its own (``first_call_s``) and never enters the
+  steady state: for numba it holds the JIT compile or the cache load, for torch its lazy set-up.
+* A sample is the mean of ``number`` back-to-back calls, ``number`` chosen so that one sample
+  lasts about :attr:`TimingPolicy.target_sample_s` (timer resolution and loop overhead vanish);
+  calls that mutate their inputs and need a reset are timed one per sample, reset in between.
+* Targets of one case (the backends and peers, same kernel, size and dtype) are sampled
+  round-robin, one sample each per round, so that a slow drift of the machine (another job,
+  thermal state, frequency) hits all of them alike instead of whichever ran last.
+* A target stops once it has ``min_samples`` and ``min_total_s`` of samples, or ``max_samples``;
+  while its samples are noisy (IQR / median past the threshold) it keeps sampling up to
+  ``noisy_samples``, since a median of more samples is steadier on a shared machine. The whole
+  case stops at ``case_budget_s`` once every target has ``min_samples``, and at twice that with
+  whatever it has (the record says how many samples it got).
+* Statistics: median, quartiles and IQR of the per-call times; ``noisy`` when
+  IQR / median exceeds :attr:`TimingPolicy.noise_threshold`.
+
+Compile time of the JIT backends is measured apart, in fresh subprocesses: see
+:mod:`kernbench.bench.compile_probe`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TimingPolicy:
+    min_samples: int = 5
+    max_samples: int = 60
+    min_total_s: float = 0.2  # per target: at least this much measured time
+    target_sample_s: float = 2e-3  # one sample lasts about this long (batching fast calls)
+    max_calls_per_sample: int = 10_000
+    case_budget_s: float = 8.0  # all targets of one case together
+    noisy_samples: int = 15  # a noisy target keeps sampling up to this many samples
+    noise_threshold: float = 0.10  # IQR / median above this flags a case as noisy
+    call_timeout_s: float = 30.0  # a first call slower than this is recorded as a timeout
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+QUICK_POLICY = TimingPolicy(min_samples=5, max_samples=30, min_total_s=0.05, case_budget_s=3.0,
+                            noisy_samples=5)  # quick: no extra samples for noise
+FULL_POLICY = TimingPolicy()
+
+
+def time_once(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def calls_per_sample(estimate_s: float, policy: TimingPolicy, needs_reset: bool) -> int:
+    """Enough back-to-back calls that one sample lasts ``target_sample_s``; 1 if resets are due."""
+    if needs_reset or estimate_s <= 0 or estimate_s >= policy.target_sample_s:
+        return 1
+    return int(min(policy.max_calls_per_sample, math.ceil(policy.target_sample_s / estimate_s)))
+
+
+def is_noisy(samples: list[float], noise_threshold: float) -> bool:
+    q1, median, q3 = np.percentile(np.asarray(samples, dtype=np.float64), [25, 50, 75])
+    return bool(median > 0 and (q3 - q1) / median > noise_threshold)
+
+
+def summarize(samples: list[float], noise_threshold: float) -> dict:
+    """Median, quartiles, IQR, min and the noise flag of per-call times in seconds."""
+    a = np.asarray(samples, dtype=np.float64)
+    q1, median, q3 = (float(x) for x in np.percentile(a, [25, 50, 75]))
+    iqr = q3 - q1
+    return {"median_s": median, "q1_s": q1, "q3_s": q3, "iqr_s": iqr, "min_s": float(a.min()),
+            "noisy": is_noisy(samples, noise_threshold)}
+
+
+@dataclass
+class Contestant:
+    """One target of a case, warmed up and ready: its callable and how to sample it."""
+
+    name: str
+    fn: Callable[[], object]
+    number: int  # calls per sample
+    samples: list  # seconds per call, one entry per sample
+    error: str | None = None  # set when a call raised while being timed
+
+
+    def measured_s(self) -> float:
+        return sum(self.samples) * self.number
+
+
+def warm_up(fn: Callable[[], object], policy: TimingPolicy, needs_reset: bool,
+            reset: Callable[[], None]) -> tuple[float, float, int]:
+    """Call twice (the first call holds any JIT or lazy set-up); return first, estimate, number.
+
+    Raises TimeoutError when the first call alone is past ``call_timeout_s``.
+    """
+    reset()
+    first = time_once(fn)
+    if first > policy.call_timeout_s:
+        raise TimeoutError(f"first call took {first:.1f} s > {policy.call_timeout_s:.0f} s")
+    reset()
+    estimate = time_once(fn)
+    return first, estimate, calls_per_sample(estimate, policy, needs_reset)
+
+
+def sample_interleaved(contestants: list[Contestant], policy: TimingPolicy,
+                       reset: Callable[[], None], needs_reset: bool) -> None:
+    """Fill each contestant's ``samples``, one sample per contestant per round (round-robin)."""
+    start = time.perf_counter()
+
+    def satisfied(c: Contestant) -> bool:
+        enough = len(c.samples) >= policy.min_samples
+        if len(c.samples) >= policy.max_samples:
+            return True
+        elapsed = time.perf_counter() - start
+        if enough and c.measured_s() >= policy.min_total_s:
+            still_noisy = (len(c.samples) < policy.noisy_samples
+                           and elapsed <= policy.case_budget_s
+                           and is_noisy(c.samples, policy.noise_threshold))
+            return not still_noisy
+        if enough and elapsed > policy.case_budget_s:
+            return True
+        return bool(c.samples) and elapsed > 2 * policy.case_budget_s
+
+    active = [c for c in contestants]
+    while active:
+        for c in active:
+            if needs_reset:
+                reset()
+            try:
+                t0 = time.perf_counter()
+                for _ in range(c.number):
+                    c.fn()
+                c.samples.append((time.perf_counter() - t0) / c.number)
+            except Exception as exc:  # one target failing must not stop the others
+                c.error = f"{type(exc).__name__}: {exc}"
+        active = [c for c in active if c.error is None and not satisfied(c)]
