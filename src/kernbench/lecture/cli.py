@@ -186,8 +186,8 @@ def _section_timing(res) -> list[str]:
     for label, s in res.seconds.items():
         n = res.measured_steps[label]
         timed = f"{n} (scaled)" if n < res.steps else str(n)
-        sp = f"{slow / s:,.0f}x" if slow else "n/a"
-        sl = f"{loop / s:,.0f}x" if loop else "n/a"
+        sp = _ratio(slow / s) if slow else "n/a"
+        sl = _ratio(loop / s) if loop else "n/a"
         lines.append(f"| {label} | {s:.4g} | {s / res.steps * 1e6:,.1f} µs | {timed} | {sp} | "
                      f"{sl} |")
     first = ", ".join(f"{b} {t * 1e3:.2f} ms" for b, t in res.first_step_seconds.items())
@@ -405,6 +405,11 @@ def write_readme(run: dict, out: Path, command: str, total_seconds: float) -> Pa
     path = out / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _ratio(r: float) -> str:
+    """A speedup with the digits that matter: 235x, 1.3x, 0.05x."""
+    return f"{r:,.0f}x" if r >= 10 else f"{r:.2g}x"
 
 
 # ------------------------------------------------------------------------------ entry point
