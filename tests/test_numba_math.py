@@ -57,7 +57,7 @@ def test_log_within_2_ulp_of_numpy(rng):
         want = np.log(x)
     _special_agree(got, want)
     finite = np.isfinite(want)
-    # near 1 the result is tiny: compare in ulps of the result, as the issue asks
+    # near 1 the result is tiny: compare in ulps of the result, the strict measure
     assert _ulps(got[finite], want[finite]).max() <= 2.0
     assert got[0] == -np.inf and got[6] == np.inf and np.isnan(got[7]) and np.isnan(got[8])
 

@@ -1,6 +1,6 @@
 """Every public kernel against an outside reference (scipy, torch, plain NumPy formulas).
 
-Tolerances are SPEC.md's: float64 vs a float64 reference rtol 1e-7 / atol 1e-9; float32 vs the
+Tolerances are the contract's: float64 vs a float64 reference rtol 1e-7 / atol 1e-9; float32 vs the
 float64 reference rtol 1e-5 / atol 1e-5. inf, -inf, nan and the exact zeros the spec promises
 must agree exactly.
 """

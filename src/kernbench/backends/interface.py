@@ -70,7 +70,7 @@ KERNELS = (
 
 
 class Kernels(Protocol):
-    """Signatures and semantics of every kernel. See SPEC.md for the formulas."""
+    """Signatures and semantics of every kernel; the formulas are in the module docstring."""
 
     name: str
 

@@ -3,7 +3,7 @@
 For one case (a kernel at one size and dtype) the runner
 
 1. makes the seeded inputs once (:meth:`Workload.make`);
-2. validates every target against the numpy backend, from pristine inputs, with the SPEC
+2. validates every target against the numpy backend, from pristine inputs, with the contract's
    tolerances (peers, which compute in their own ways and orders, get rtol 1e-4 in float32);
 3. warms every target up (first call timed apart) and samples them round-robin
    (:mod:`kernbench.bench.timing`);
@@ -60,8 +60,8 @@ REFERENCE_BACKEND = "numpy"
 DEFAULT_BUDGETS = {"full": {"python_budget_s": 0.25, "call_budget_s": 1.0},
                    "quick": {"python_budget_s": 0.05, "call_budget_s": 0.25}}
 
-#: (rtol, atol) from SPEC.md, by dtype; peers in float32 get the looser PEER_F32_TOLERANCE.
-SPEC_TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1.3e-6, 1e-5)}
+#: (rtol, atol) of the kernel contract, by dtype; peers in float32 get the looser PEER_F32_TOLERANCE.
+CONTRACT_TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1.3e-6, 1e-5)}
 PEER_F32_TOLERANCE = (1e-4, 1e-5)
 
 
@@ -114,7 +114,7 @@ class RunSettings:
 def tolerance(dtype: str, target_kind: str) -> tuple[float, float]:
     if target_kind == "peer" and dtype == "float32":
         return PEER_F32_TOLERANCE
-    return SPEC_TOLERANCES[dtype]
+    return CONTRACT_TOLERANCES[dtype]
 
 
 def compare_values(actual, expected, rtol: float, atol: float) -> tuple[bool, float | None, str]:

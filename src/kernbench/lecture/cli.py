@@ -151,7 +151,7 @@ def _section_landscape(res) -> list[str]:
                      + " |")
     lines += [
         "",
-        "SGD at the issue's lr 0.009 is stable only while lr·2κ < 2 (κ < 111): at κ = 1000 it "
+        "SGD at the lecture's lr 0.009 is stable only while lr·2κ < 2 (κ < 111): at κ = 1000 it "
         "diverges. The row with lr = 1/(1+κ) (the best constant lr on this quadratic, "
         "2/(λmin + λmax)) shows the condition number at work: its error shrinks by (κ-1)/(κ+1) "
         "per step, so the steps grow about linearly with κ. Adam rescales each coordinate by "

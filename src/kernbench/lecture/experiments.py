@@ -113,7 +113,7 @@ def steps_to_target(spec, kappa: float, backend: str, target: float = 1e-4,
 
 
 def table_methods() -> dict:
-    """The optimizers of the steps-to-target table: the issue's two plus SGD at its best lr."""
+    """The optimizers of the steps-to-target table: the lecture's two plus SGD at its best lr."""
     return {
         "SGD (lr 0.009)": lambda kappa: (SGD, dict(lr=0.009)),
         # the best constant lr on a quadratic: 2 / (lambda_min + lambda_max) = 1 / (1 + kappa)
