@@ -14,7 +14,6 @@ of step t-1, as a double-buffered in-place update would, and no page is faulted 
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
@@ -24,8 +23,6 @@ from numba import njit
 
 from kernbench.backends import _numba_kernels as K
 from kernbench.backends.numba_backend import _chunk_length
-
-_OPTS = dict(cache=True, error_model="numpy", nogil=True)
 
 #: Test hook: seconds each optimizer chunk task sleeps before computing (0 in normal use).
 #: Set on the workers (``client.run``) to hold a step in flight while a test kills a worker.
@@ -85,54 +82,6 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- optimizers
 
-@njit(**_OPTS)
-def _adam_out(p, g, m, v, vmax, po, mo, vo, vmo, step_size, bc2_sqrt, beta1, one_minus_beta1,
-              beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
-    for i in range(p.size):
-        gi = g[i]
-        if maximize:
-            gi = -gi
-        pi = p[i]
-        if coupled:
-            gi = gi + wd * pi
-        if decay_on:
-            pi = pi * decay
-        mi = beta1 * m[i] + one_minus_beta1 * gi
-        vi = beta2 * v[i] + one_minus_beta2 * gi * gi
-        mo[i] = mi
-        vo[i] = vi
-        if amsgrad:
-            vm = vmax[i]
-            if vi > vm or vi != vi:  # torch.maximum: nan propagates
-                vm = vi
-            vmo[i] = vm
-            vi = vm
-        po[i] = pi - step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
-
-
-@njit(**_OPTS)
-def _sgd_out(p, g, b, po, bo, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize,
-             first):
-    for i in range(p.size):
-        gi = g[i]
-        if maximize:
-            gi = -gi
-        pi = p[i]
-        if has_wd:
-            gi = gi + wd * pi
-        if has_mom:
-            if first:
-                bi = gi
-            else:
-                bi = mu * b[i] + one_minus_damp * gi
-            bo[i] = bi
-            if nesterov:
-                gi = gi + mu * bi
-            else:
-                gi = bi
-        po[i] = pi - lr * gi
-
-
 def _delay():
     if CHUNK_DELAY:
         time.sleep(CHUNK_DELAY)
@@ -151,7 +100,7 @@ def adam_chunk(p, g, m, v, vmax, scalars, flags):
     else:
         vmf = vmo = pf[:0]
     s = tuple(dt.type(x) for x in scalars)
-    _adam_out(pf, gf, mf, vf, vmf, po, mo, vo, vmo, *s, *flags)
+    K.adam_serial(pf, gf, mf, vf, vmf, po, mo, vo, vmo, *s, *flags)
     return (po.reshape(shape), mo.reshape(shape), vo.reshape(shape),
             vmo.reshape(shape) if amsgrad else None)
 
@@ -169,7 +118,7 @@ def sgd_chunk(p, g, b, scalars, flags):
     else:
         bf = bo = pf[:0]
     s = tuple(dt.type(x) for x in scalars)
-    _sgd_out(pf, gf, bf, po, bo, *s, *flags)
+    K.sgd_serial(pf, gf, bf, po, bo, *s, *flags)
     return po.reshape(shape), (bo.reshape(shape) if has_mom else None)
 
 

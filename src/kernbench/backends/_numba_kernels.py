@@ -28,7 +28,8 @@ from numba import njit, prange, types, vectorize
 from numba.core.cpu_options import ParallelOptions
 from numba.extending import intrinsic, overload
 
-_OPTS = dict(cache=True, error_model="numpy")
+# nogil: a dask worker running chunk tasks on threads keeps them in parallel.
+_OPTS = dict(cache=True, error_model="numpy", nogil=True)
 
 #: Elements per scratch block: 4 KiB of float64, so the block stays in L1 between the term
 #: loop and the summing loop.
@@ -337,7 +338,10 @@ def _count_neg(a):
 
 # ---------------------------------------------------------------------------- optimizers
 
-def _sgd_loop(p, g, b, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize, first):
+def _sgd_loop(p, g, b, p_out, b_out, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov,
+              maximize, first):
+    """One SGD step; the in-place step passes the state arrays as their own outputs (the dask
+    backend passes fresh buffers, so a failed step leaves the old state intact)."""
     for i in prange(p.size):
         gi = g[i]
         if maximize:
@@ -350,19 +354,21 @@ def _sgd_loop(p, g, b, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, ma
                 bi = gi
             else:
                 bi = mu * b[i] + one_minus_damp * gi
-            b[i] = bi
+            b_out[i] = bi
             if nesterov:
                 gi = gi + mu * bi
             else:
                 gi = bi
-        p[i] = pi - lr * gi
+        p_out[i] = pi - lr * gi
 
 
 sgd_serial, sgd_parallel = _twin(_sgd_loop)
 
 
-def _adam_loop(p, g, m, v, vmax, step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
-               one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
+def _adam_loop(p, g, m, v, vmax, p_out, m_out, v_out, vmax_out, step_size, bc2_sqrt, beta1,
+               one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on,
+               amsgrad, maximize):
+    """One Adam/AdamW step; outputs as in :func:`_sgd_loop` (the same arrays when in place)."""
     for i in prange(p.size):
         gi = g[i]
         if maximize:
@@ -374,15 +380,15 @@ def _adam_loop(p, g, m, v, vmax, step_size, bc2_sqrt, beta1, one_minus_beta1, be
             pi = pi * decay
         mi = beta1 * m[i] + one_minus_beta1 * gi
         vi = beta2 * v[i] + one_minus_beta2 * gi * gi
-        m[i] = mi
-        v[i] = vi
+        m_out[i] = mi
+        v_out[i] = vi
         if amsgrad:
             vm = vmax[i]
             if vi > vm or vi != vi:  # torch.maximum: nan propagates
                 vm = vi
-            vmax[i] = vm
+            vmax_out[i] = vm
             vi = vm
-        p[i] = pi - step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
+        p_out[i] = pi - step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
 
 
 adam_serial, adam_parallel = _twin(_adam_loop)
