@@ -185,13 +185,15 @@ def test_worker_killed_mid_step_keeps_state_and_step_retries(dask_be, client, rn
     if any(w.startswith("inproc") for w in client.scheduler_info()["workers"]):
         pytest.skip("workers run inside this process (KERNBENCH_DASK_PROCESSES=0)")
     n = 6000
+    # name=False: random task keys. Hashed keys would repeat across the two variants (same
+    # seeded data), and a key the scheduler gave up on in one would fail the other.
     start = rng.normal(size=n)
     grads = [rng.normal(size=n) for _ in range(3)]
-    opt = optim.Adam([da.from_array(start, chunks=500)], lr=0.05, backend="dask")
+    opt = optim.Adam([da.from_array(start, chunks=500, name=False)], lr=0.05, backend="dask")
     ref_p = [start.copy()]
     ref = optim.Adam(ref_p, lr=0.05, backend="numpy")
     for g in grads[:2]:
-        opt.step([da.from_array(g, chunks=500)])
+        opt.step([da.from_array(g, chunks=500, name=False)])
         ref.step([g.copy()])
     p_before = opt.params[0].compute()
     state_before = opt.state_dict()
@@ -199,7 +201,7 @@ def test_worker_killed_mid_step_keeps_state_and_step_retries(dask_be, client, rn
 
     def run():
         try:
-            opt.step([da.from_array(grads[2], chunks=500)])
+            opt.step([da.from_array(grads[2], chunks=500, name=False)])
             outcome["ok"] = True
         except Exception as exc:  # noqa: BLE001 - either outcome is allowed, checked below
             outcome["error"] = exc
@@ -236,7 +238,7 @@ def test_worker_killed_mid_step_keeps_state_and_step_retries(dask_be, client, rn
             np.testing.assert_array_equal(opt.state_dict()["state"][0][key],
                                           state_before["state"][0][key])
         client.wait_for_workers(2, timeout=60)
-        opt.step([da.from_array(grads[2], chunks=500)])  # the retry
+        opt.step([da.from_array(grads[2], chunks=500, name=False)])  # the retry
     deadline = time.time() + 30
     while worker in client.scheduler_info()["workers"] and time.time() < deadline:
         time.sleep(0.1)
