@@ -40,15 +40,20 @@ def float_array(x, name: str) -> np.ndarray:
             a = np.asarray(x)
         except (ValueError, TypeError) as exc:
             raise TypeError(f"{name} must be a real numeric array: {exc}") from None
-    kind = a.dtype.kind
-    if kind == "f":
-        if a.dtype not in FLOAT_DTYPES:
-            a = a.astype(np.float32 if a.dtype.itemsize < 4 else np.float64)
-    elif kind in "iub":
-        a = a.astype(np.float64)
-    else:
-        raise TypeError(f"{name} must be a real numeric array; got dtype {a.dtype}")
-    return a
+    return a.astype(float_dtype(a.dtype, name), copy=False)
+
+
+def float_dtype(dtype, name: str) -> np.dtype:
+    """The float dtype computed in for input of ``dtype``: float32/float64 stay, smaller
+    floats become float32, integers and bools float64; anything else is a TypeError."""
+    dtype = np.dtype(dtype)
+    if dtype in FLOAT_DTYPES:
+        return dtype
+    if dtype.kind == "f":
+        return np.dtype(np.float32 if dtype.itemsize < 4 else np.float64)
+    if dtype.kind in "iub":
+        return np.dtype(np.float64)
+    raise TypeError(f"{name} must be a real numeric array; got dtype {dtype}")
 
 
 def log_base(base) -> float:

@@ -266,18 +266,10 @@ class DaskBackend(Backend):
         return self.client.compute(list(collections), sync=True)
 
     def as_array(self, x, name):
-        from kernbench._validate import float_array
+        from kernbench._validate import float_array, float_dtype
 
         if isinstance(x, da.Array):
-            kind = x.dtype.kind
-            if kind == "f":
-                if x.dtype not in _FLOATS:
-                    x = x.astype(np.float32 if x.dtype.itemsize < 4 else np.float64)
-            elif kind in "iub":
-                x = x.astype(np.float64)
-            else:
-                raise TypeError(f"{name} must be a real numeric array; got dtype {x.dtype}")
-            return x
+            return x.astype(float_dtype(x.dtype, name), copy=False)
         a = float_array(x, name)
         return da.from_array(a, chunks=self.chunks_for(a.shape, a.dtype))
 
