@@ -48,6 +48,17 @@ BLOCK = 8 if SIMULATOR else 256
 #: Float64 quantities one row-reduction task sums at once (see rows_partials).
 NQ = 5
 
+#: Bytes of dynamic shared memory each block-reducing kernel is launched with (the fourth
+#: launch argument: ``kernel[grid, BLOCK, 0, SHARED_ROWS]``). The scratch is dynamic rather
+#: than ``cuda.shared.array((NQ, BLOCK), ...)`` because the simulator creates a static shared
+#: array lazily, on the first thread to reach it and without a lock, so two simulated threads
+#: can rarely each get their own "shared" array and a reduction then reads uninitialized
+#: memory; the dynamic buffer is allocated once per launch, before any thread starts. On a
+#: GPU the two are the same shared memory.
+SHARED_SUM = BLOCK * 8
+SHARED_ROWS = NQ * BLOCK * 8
+SHARED_ONLINE = 4 * BLOCK * 8
+
 _INF = math.inf
 _NAN = math.nan
 _LN2 = math.log(2.0)
@@ -150,7 +161,7 @@ def scale_kernel(x, factor):
 @cuda.jit(cache=True)
 def sum_squares_kernel(x, part):
     """part[block] = float64 sum of x*x over the block's grid-stride share of x."""
-    sh = cuda.shared.array(BLOCK, dtype=float64)
+    sh = cuda.shared.array(0, dtype=float64)  # SHARED_SUM bytes
     tid = cuda.threadIdx.x
     acc = float64(0.0)
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
@@ -171,7 +182,7 @@ def sum_squares_kernel(x, part):
 @cuda.jit(cache=True)
 def sum_kernel(part, out):
     """Second pass, one block: out[0] = sum of part, in a fixed order (float64)."""
-    sh = cuda.shared.array(BLOCK, dtype=float64)
+    sh = cuda.shared.array(0, dtype=float64)  # SHARED_SUM bytes
     tid = cuda.threadIdx.x
     acc = float64(0.0)
     for i in range(tid, part.size, BLOCK):
@@ -211,7 +222,7 @@ def rows_partials(p, q, sums, mode, nch, ch, part):
     * MODE_JS_TERMS: 0, 0, sum pn log(pn/m) [pn>0] + qn log(qn/m) [qn>0], 0, 0
       with pn = p / sums[r, 0], qn = q / sums[r, 1], m = pn/2 + qn/2
     """
-    sh = cuda.shared.array((NQ, BLOCK), dtype=float64)
+    sh = cuda.shared.array(0, dtype=float64)  # SHARED_ROWS bytes: NQ rows of BLOCK
     tid = cuda.threadIdx.x
     n = p.shape[1]
     ntasks = p.shape[0] * nch
@@ -268,21 +279,21 @@ def rows_partials(p, q, sums, mode, nch, ch, part):
                             s2 += _INF
                         else:
                             s2 += _NAN
-        sh[0, tid] = s0
-        sh[1, tid] = s1
-        sh[2, tid] = s2
-        sh[3, tid] = s3
-        sh[4, tid] = s4
+        sh[tid] = s0
+        sh[BLOCK + tid] = s1
+        sh[2 * BLOCK + tid] = s2
+        sh[3 * BLOCK + tid] = s3
+        sh[4 * BLOCK + tid] = s4
         cuda.syncthreads()
         s = BLOCK // 2
         while s > 0:
             if tid < s:
                 for k in range(NQ):
-                    sh[k, tid] += sh[k, tid + s]
+                    sh[k * BLOCK + tid] += sh[k * BLOCK + tid + s]
             cuda.syncthreads()
             s //= 2
         if tid < NQ:
-            part[r, c, tid] = sh[tid, 0]
+            part[r, c, tid] = sh[tid * BLOCK]
         cuda.syncthreads()  # the next task overwrites sh
 
 
@@ -359,7 +370,7 @@ def joint_finish(tot, col, out):
     A and R go through the same tree in the same order, so a diagonal table (A_r == r log r
     in every row) gives R - A == 0 exactly.
     """
-    sh = cuda.shared.array((NQ, BLOCK), dtype=float64)
+    sh = cuda.shared.array(0, dtype=float64)  # SHARED_ROWS bytes: NQ rows of BLOCK
     tid = cuda.threadIdx.x
     s0 = float64(0.0)
     s1 = float64(0.0)
@@ -377,21 +388,21 @@ def joint_finish(tot, col, out):
         cj = col[j]
         if cj > 0.0:
             s3 += cj * _log(cj)
-    sh[0, tid] = s0
-    sh[1, tid] = s1
-    sh[2, tid] = s2
-    sh[3, tid] = s3
-    sh[4, tid] = s4
+    sh[tid] = s0
+    sh[BLOCK + tid] = s1
+    sh[2 * BLOCK + tid] = s2
+    sh[3 * BLOCK + tid] = s3
+    sh[4 * BLOCK + tid] = s4
     cuda.syncthreads()
     s = BLOCK // 2
     while s > 0:
         if tid < s:
             for k in range(NQ):
-                sh[k, tid] += sh[k, tid + s]
+                sh[k * BLOCK + tid] += sh[k * BLOCK + tid + s]
         cuda.syncthreads()
         s //= 2
     if tid < NQ:
-        out[tid] = sh[tid, 0]
+        out[tid] = sh[tid * BLOCK]
 
 
 # ---------------------------------------------------------------------------- softmax family
@@ -446,10 +457,11 @@ def _online_block(shm, shs, shb, shx, tid, m, s, bad, sx, temperature):
 def softmax_kernel(x, temperature, log, out):
     """One block per row (grid-stride over rows): one read for the online max and sum, one
     read to write out. A row holding NaN or +inf, or only -inf, comes out all NaN."""
-    shm = cuda.shared.array(BLOCK, dtype=float64)
-    shs = cuda.shared.array(BLOCK, dtype=float64)
-    shb = cuda.shared.array(BLOCK, dtype=float64)
-    shx = cuda.shared.array(BLOCK, dtype=float64)
+    buf = cuda.shared.array(0, dtype=float64)  # SHARED_ONLINE bytes: four slices of BLOCK
+    shm = buf[0:BLOCK]
+    shs = buf[BLOCK:2 * BLOCK]
+    shb = buf[2 * BLOCK:3 * BLOCK]
+    shx = buf[3 * BLOCK:4 * BLOCK]
     tid = cuda.threadIdx.x
     n = x.shape[1]
     for r in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
@@ -481,10 +493,11 @@ def softmax_kernel(x, temperature, log, out):
 def ce_logits_kernel(x, targets, ignore_index, eps, losses):
     """Per-row cross-entropy from logits, one block per row, each logit read once: online
     logsumexp plus the row sum (for label smoothing). +inf or NaN in the row gives NaN."""
-    shm = cuda.shared.array(BLOCK, dtype=float64)
-    shs = cuda.shared.array(BLOCK, dtype=float64)
-    shb = cuda.shared.array(BLOCK, dtype=float64)
-    shx = cuda.shared.array(BLOCK, dtype=float64)
+    buf = cuda.shared.array(0, dtype=float64)  # SHARED_ONLINE bytes: four slices of BLOCK
+    shm = buf[0:BLOCK]
+    shs = buf[BLOCK:2 * BLOCK]
+    shb = buf[2 * BLOCK:3 * BLOCK]
+    shx = buf[3 * BLOCK:4 * BLOCK]
     tid = cuda.threadIdx.x
     n = x.shape[1]
     one = float64(1.0)

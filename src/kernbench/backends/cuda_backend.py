@@ -339,14 +339,15 @@ class CudaBackend(Backend):
             pieces = [cuda.to_device(np.ascontiguousarray(x).reshape(-1))]
         else:
             pieces = [piece for (piece,) in _flat_pieces(_device_view(x))]
+        k = self._k
         total = 0.0
         for piece in pieces:
             if piece.size:
                 grid = self.grid_for(piece.size)
                 part = cuda.device_array(grid, dtype=np.float64)
-                self._k.sum_squares_kernel[grid, self.block](piece, part)
+                k.sum_squares_kernel[grid, self.block, 0, k.SHARED_SUM](piece, part)
                 out = cuda.device_array(1, dtype=np.float64)
-                self._k.sum_kernel[1, self.block](part, out)
+                k.sum_kernel[1, self.block, 0, k.SHARED_SUM](part, out)
                 total += float(out.copy_to_host()[0])
         return total
 
@@ -380,7 +381,7 @@ class CudaBackend(Backend):
         if sums is None:
             sums = self._empty_sums()
         grid = max(1, min(rows * nch, self.max_blocks))
-        k.rows_partials[grid, self.block](dp, dq, sums, mode, nch, ch, part)
+        k.rows_partials[grid, self.block, 0, k.SHARED_ROWS](dp, dq, sums, mode, nch, ch, part)
         tot = cuda.device_array((rows, k.NQ), dtype=np.float64)
         values = cuda.device_array(rows, dtype=np.float64)
         if status is None:
@@ -446,7 +447,7 @@ class CudaBackend(Backend):
         col = cuda.device_array(cols, dtype=np.float64)
         self._launch(k.column_sums, cols)(d, col)
         out = cuda.device_array(k.NQ, dtype=np.float64)
-        k.joint_finish[1, self.block](tot, col, out)
+        k.joint_finish[1, self.block, 0, k.SHARED_ROWS](tot, col, out)
         s, a, rr, cc, neg = (float(v) for v in out.copy_to_host())
         if neg > 0 or not math.isfinite(s):
             return s, a, rr, cc, k.STATUS_P_INVALID
@@ -475,7 +476,9 @@ class CudaBackend(Backend):
         d = cuda.to_device(np.ascontiguousarray(x))
         d_out = cuda.device_array(x.shape, dtype=x.dtype)
         grid = max(1, min(rows, self.max_blocks))  # one block per row, grid-stride over rows
-        self._k.softmax_kernel[grid, self.block](d, float(temperature), bool(log), d_out)
+        k = self._k
+        launch = k.softmax_kernel[grid, self.block, 0, k.SHARED_ONLINE]
+        launch(d, float(temperature), bool(log), d_out)
         d_out.copy_to_host(out)
 
     @_launches
@@ -496,8 +499,9 @@ class CudaBackend(Backend):
         d_t = cuda.to_device(np.ascontiguousarray(targets, dtype=np.int64))
         losses = cuda.device_array(rows, dtype=np.float64)
         grid = max(1, min(rows, self.max_blocks))
-        self._k.ce_logits_kernel[grid, self.block](d, d_t, int(ignore_index),
-                                                   float(label_smoothing), losses)
+        k = self._k
+        launch = k.ce_logits_kernel[grid, self.block, 0, k.SHARED_ONLINE]
+        launch(d, d_t, int(ignore_index), float(label_smoothing), losses)
         return losses.copy_to_host()
 
     def _elementwise_out(self, kernel, out, *inputs) -> None:
