@@ -6,6 +6,10 @@ reported ``unavailable``, never an error.
 
 A peer is named ``<library>.<variant>`` (``torch.fused``, ``scipy.stats``). Each workload in
 :mod:`kernbench.bench.workloads` lists the peers that compute the same thing it does.
+
+Peers named ``torch.cuda.<variant>`` compute on a CUDA GPU (torch's fused CUDA Adam, CUDA
+cross-entropy): they stand beside the ``cuda`` backend, take CUDA tensors made before the timing,
+and are ``unavailable`` where torch has no CUDA device.
 """
 
 from __future__ import annotations
@@ -37,8 +41,36 @@ def peer_library(peer_name: str) -> str:
     return peer_name.split(".", 1)[0]
 
 
+#: Name prefix of the peers that compute on a CUDA device, and that device.
+CUDA_PEER_PREFIX = "torch.cuda."
+
+
+def peer_device(peer_name: str) -> str | None:
+    """The device a peer computes on ("cuda"), or None for a host peer."""
+    return "cuda" if peer_name.startswith(CUDA_PEER_PREFIX) else None
+
+
+@lru_cache(maxsize=None)
+def _torch_cuda_problem() -> str | None:
+    try:
+        usable = bool(torch().cuda.is_available())
+    except Exception as exc:  # noqa: BLE001 - a broken CUDA set-up is no device either
+        return f"torch cannot reach CUDA ({type(exc).__name__}: {exc})"
+    return None if usable else "torch has no CUDA device here (torch.cuda.is_available() is False)"
+
+
+def peer_problem(peer_name: str) -> str | None:
+    """Why a peer cannot run here (None when it can)."""
+    library = peer_library(peer_name)
+    if not library_available(library):
+        return f"{library} is not installed"
+    if peer_device(peer_name) == "cuda":
+        return _torch_cuda_problem()
+    return None
+
+
 def peer_available(peer_name: str) -> bool:
-    return library_available(peer_library(peer_name))
+    return peer_problem(peer_name) is None
 
 
 def torch():
@@ -53,7 +85,10 @@ def set_torch_threads(threads: int) -> None:
 
 
 def to_torch(array):
-    """A torch tensor sharing memory with a NumPy array (no copy, so no copy is timed)."""
+    """A torch tensor sharing memory with a NumPy array (no copy, so no copy is timed); a
+    tensor (a CUDA tensor made for a CUDA peer) is returned as it is."""
+    if hasattr(array, "detach"):
+        return array
     return torch().from_numpy(array)
 
 
@@ -73,3 +108,20 @@ TORCH_OPTIMIZER_FORMS = {
     "torch.foreach": {"foreach": True},
     "torch.fused": {"fused": True},
 }
+#: torch's fused optimizer kernel on CUDA tensors: the opponent of the cuda backend's steps.
+TORCH_CUDA_OPTIMIZER_FORMS = {"torch.cuda.fused": {"fused": True}}
+
+
+def optimizer_form(peer_name: str) -> dict:
+    """The torch.optim keyword arguments of an optimizer peer."""
+    return {**TORCH_OPTIMIZER_FORMS, **TORCH_CUDA_OPTIMIZER_FORMS}[peer_name]
+
+
+def release_cuda_memory() -> None:
+    """Give the CUDA memory torch keeps cached back to the device, once torch has used it (the
+    cuda backend allocates from the same device, after the peers of the case before)."""
+    import sys
+
+    module = sys.modules.get("torch")
+    if module is not None and module.cuda.is_initialized():
+        module.cuda.empty_cache()

@@ -6,7 +6,10 @@ For one case (a kernel at one size and dtype) the runner
 2. validates every target against the numpy backend, from pristine inputs, with the contract's
    tolerances (peers, which compute in their own ways and orders, get rtol 1e-4 in float32);
 3. warms every target up (first call timed apart) and samples them round-robin
-   (:mod:`kernbench.bench.timing`);
+   (:mod:`kernbench.bench.timing`): host targets by the host's clock, targets that compute on
+   a GPU (the ``cuda`` backend, ``torch.cuda.*`` peers) by CUDA events, with their inputs on
+   the device where their API takes device arrays (:mod:`kernbench.bench.device`); the
+   host-device transfers of a case's inputs are timed apart and recorded beside;
 4. records one entry per target with its status: ``ok``, ``skipped`` (a time budget),
    ``unavailable`` (a peer's library is missing), ``failed`` (it raised), ``wrong-result``
    (validation failed) or ``timeout``. A failure never stops the run.
@@ -35,6 +38,7 @@ import numpy as np
 import kernbench as kb
 from kernbench.bench import peers as pr
 from kernbench.bench.compile_probe import measure_compile
+from kernbench.bench.device import measure_transfers
 from kernbench.bench.probe import best_bandwidth, machine_info, measure_bandwidth
 from kernbench.bench.results import KIND, SCHEMA_VERSION
 from kernbench.bench.timing import (
@@ -45,7 +49,7 @@ from kernbench.bench.timing import (
     time_once,
     warm_up,
 )
-from kernbench.bench.workloads import WORKLOADS, Workload, size_label
+from kernbench.bench.workloads import WORKLOADS, Workload, size_label, synchronized
 
 #: Backends whose cost per element is estimated before their first large size is tried (they
 #: get ``python_budget_s``; every other target but the reference gets ``call_budget_s``).
@@ -227,8 +231,8 @@ class CallBudget:
 
 def _why_not_run(wl, dtype, elements, target, kind, settings, budget) -> tuple | None:
     """(status, reason) when a target is not to run at this size, else None."""
-    if kind == "peer" and not pr.peer_available(target):
-        return "unavailable", f"{pr.peer_library(target)} is not installed"
+    if kind == "peer" and pr.peer_problem(target):
+        return "unavailable", pr.peer_problem(target)
     if kind == "backend" and backend_problem(target):
         return "unavailable", backend_problem(target)
     if kind == "backend" and target in CALIBRATED_BACKENDS and elements > CALIBRATION_ELEMENTS:
@@ -264,7 +268,10 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
             "bytes_moved": wl.bytes_moved(shape, dtype), "flops": wl.flops(shape)}
     targets = [(b, "backend") for b in settings.backends]
     if settings.peers:
-        targets += [(p, "peer") for p in wl.peers]
+        # a device peer (torch.cuda.*) stands beside the backend of its device: the device
+        # is named as that backend
+        targets += [(p, "peer") for p in wl.peers
+                    if pr.peer_device(p) is None or pr.peer_device(p) in settings.backends]
     records: dict[str, dict] = {}
 
     def finish(target, kind, status, reason=None, **extra):
@@ -299,18 +306,24 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
             continue
         validation[target] = (max_err, why)
         try:
-            fn = case.call(target, warm=False)
-            first, _, number = warm_up(fn, settings.policy, case.needs_reset, case.reset)
+            queued = case.call(target, warm=False, synchronize=False)
+            waiting = synchronized(queued, case.synchronizer(target))
+            # the first call, on the host's clock, waits for the device: compile time shows
+            first, _, number = warm_up(waiting, settings.policy, case.needs_reset, case.reset)
+            device = case.device(target)
         except TimeoutError as exc:
             finish(target, kind, "timeout", str(exc))
             continue
         except Exception as exc:
             finish(target, kind, "failed", _error_text(exc))
             continue
-        contestants.append((Contestant(target, fn, number, []), kind, first))
+        contestant = (Contestant(target, queued, number, [], clock=device.clock) if device
+                      else Contestant(target, waiting, number, []))
+        contestants.append((contestant, kind, first))
 
     sample_interleaved([c for c, _, _ in contestants], settings.policy, case.reset,
                        case.needs_reset)
+    transfers = _device_transfers(case, [c for c, _, _ in contestants if not c.error])
     for c, kind, first in contestants:
         if c.error:
             finish(c.name, kind, "failed", f"raised while timed: {c.error[:300]}")
@@ -321,14 +334,34 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
         stats = summarize(c.samples, settings.policy.noise_threshold)
         max_err, note = validation[c.name]
         median = stats["median_s"]
+        device = case.device(c.name)
+        placement = ({"inputs": "device" if case.placement(c.name) else "host",
+                      "transfer": transfers.get(device.name)} if device else {})
         finish(c.name, kind, "ok", note, samples_s=list(c.samples), calls_per_sample=c.number,
                first_call_s=first, **stats,
                gbps=base["bytes_moved"] / median / 1e9 if median > 0 else 0.0,
                gflops=base["flops"] / median / 1e9 if median > 0 else 0.0,
-               max_abs_err=max_err)
+               max_abs_err=max_err, timer=c.clock.timer, **placement)
         budget.record(wl.name, dtype, c.name, elements, median)
     case.reset()
     return [records[t] for t, _ in targets if t in records]
+
+
+def _device_transfers(case, contestants: list[Contestant]) -> dict:
+    """The host-to-device and device-to-host copy times of the case's inputs, measured once
+    per device that a timed target computes on (by the first such target's library)."""
+    transfers: dict = {}
+    for c in contestants:
+        device = case.device(c.name)
+        if device is None or device.name in transfers:
+            continue
+        arrays = case.input_arrays()
+        try:
+            transfers[device.name] = measure_transfers(device, arrays)
+        except Exception as exc:  # a failed measurement must not fail the timed targets
+            transfers[device.name] = {"bytes": int(sum(a.nbytes for a in arrays)),
+                                      "error": _error_text(exc)}
+    return transfers
 
 
 def plan(settings: RunSettings) -> list[tuple[Workload, str, tuple]]:
@@ -349,7 +382,8 @@ def set_threads(threads: int) -> None:
 
 def run_benchmarks(settings: RunSettings, command: str = "",
                    progress: Callable[[int, int, str], None] | None = None) -> dict:
-    """Measure everything ``settings`` selects; return the results document (schema v1)."""
+    """Measure everything ``settings`` selects; return the results document (see
+    :mod:`kernbench.bench.results`)."""
     started = time.perf_counter()
     set_threads(settings.threads)
     machine = machine_info(settings.threads, measure=settings.measure_bandwidth)
@@ -371,6 +405,7 @@ def run_benchmarks(settings: RunSettings, command: str = "",
             progress(i, len(steps), f"{wl.name} {dtype} {size_label(shape)}")
         cases += run_case(wl, shape, dtype, settings, budget)
         gc.collect()  # large inputs of the case just done go before the next is made
+        pr.release_cuda_memory()
     if settings.measure_bandwidth and "bandwidth" in machine:
         # measured again after the timing; the best of the two is the machine's figure
         first = machine["bandwidth"]

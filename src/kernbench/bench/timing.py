@@ -16,6 +16,12 @@
 * Statistics: median, quartiles and IQR of the per-call times; ``noisy`` when
   IQR / median exceeds :attr:`TimingPolicy.noise_threshold`.
 
+* Clocks: a host target is timed by the host's clock around calls that each wait for their
+  result (:class:`HostClock`). A target computing on a GPU is timed by the device
+  (:class:`EventClock`): two CUDA events on the default stream around calls queued back to back,
+  without a wait between them, so the figure is the device's time for the work, not the
+  host's round trips; its first call is still timed on the host, waiting for the device.
+
 Compile time of the JIT backends is measured apart, in fresh subprocesses: see
 :mod:`kernbench.bench.compile_probe`.
 """
@@ -78,16 +84,76 @@ def summarize(samples: list[float], noise_threshold: float) -> dict:
             "noisy": is_noisy(samples, noise_threshold)}
 
 
+#: What timed a case's samples (the ``timer`` of a results record): the host's clock, CUDA
+#: events, or the host's clock around launches that numba's CUDA simulator runs on the host.
+TIMERS = ("host", "cuda-event", "simulator")
+
+
+class HostClock:
+    """The host's wall clock around ``number`` calls; each call waits for its own result."""
+
+    timer = "host"
+    on_device = False
+
+    def time_calls(self, fn: Callable[[], object], number: int) -> float:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - start) / number
+
+
+class EventClock:
+    """Device time: an event recorded before ``number`` calls queued back to back and one after,
+    read once the second has completed (so the calls themselves must not wait for the device).
+
+    ``make_event`` returns a new event with ``record()``, ``synchronize()`` and
+    ``elapsed_time(end)`` in milliseconds: ``numba.cuda.event`` and a
+    ``torch.cuda.Event(enable_timing=True)`` factory both fit. ``simulated``: the events are
+    numba's CUDA simulator's, which carry no time; the simulator runs every launch on the host
+    before returning, so the host's clock between the two records stands in for the device's.
+    """
+
+    on_device = True
+
+    def __init__(self, make_event: Callable[[], object], simulated: bool = False):
+        self.make_event = make_event
+        self.simulated = simulated
+        self.timer = "simulator" if simulated else "cuda-event"
+
+    def time_calls(self, fn: Callable[[], object], number: int) -> float:
+        begin, end = self.make_event(), self.make_event()
+        host_start = time.perf_counter()
+        begin.record()
+        for _ in range(number):
+            fn()
+        end.record()
+        end.synchronize()
+        host_s = time.perf_counter() - host_start
+        if self.simulated:
+            return host_s / number
+        elapsed_ms = float(begin.elapsed_time(end))
+        if not elapsed_ms >= 0.0:  # also NaN
+            raise RuntimeError(f"the device events gave an elapsed time of {elapsed_ms!r} ms")
+        return elapsed_ms / 1e3 / number
+
+
+HOST_CLOCK = HostClock()
+
+
 @dataclass
 class Contestant:
-    """One target of a case, warmed up and ready: its callable and how to sample it."""
+    """One target of a case, warmed up and ready: its callable and how to sample it.
+
+    With a device clock, ``fn`` is the call that does not wait for the device (the clock's
+    events bracket the queued calls); with the host clock it is the call that waits.
+    """
 
     name: str
     fn: Callable[[], object]
     number: int  # calls per sample
     samples: list  # seconds per call, one entry per sample
     error: str | None = None  # set when a call raised while being timed
-
+    clock: HostClock | EventClock = HOST_CLOCK
 
     def measured_s(self) -> float:
         return sum(self.samples) * self.number
@@ -133,10 +199,7 @@ def sample_interleaved(contestants: list[Contestant], policy: TimingPolicy,
             if needs_reset:
                 reset()
             try:
-                t0 = time.perf_counter()
-                for _ in range(c.number):
-                    c.fn()
-                c.samples.append((time.perf_counter() - t0) / c.number)
+                c.samples.append(c.clock.time_calls(c.fn, c.number))
             except Exception as exc:  # one target failing must not stop the others
                 c.error = f"{type(exc).__name__}: {exc}"
         active = [c for c in active if c.error is None and not satisfied(c)]

@@ -19,6 +19,11 @@ A :class:`Workload` knows
 Every call goes through the public API (:mod:`kernbench.optim`, :mod:`kernbench.info`) with
 ``backend=<name>``: that is what users call, so validation and shaping costs are included.
 
+A target that computes on a GPU (the ``cuda`` backend, the ``torch.cuda.*`` peers) gets its
+inputs on the device, copied there once before the timing, wherever its API takes device
+arrays: optimizer params and grads for the backend, every tensor for torch. See
+:mod:`kernbench.bench.device`.
+
 Optimizer cases build the optimizer once per target; each call is one ``step``. Params and
 moments therefore drift from repeat to repeat (a few hundred Adam steps at lr 1e-3 move no value
 out of its normal range): this is accepted, since the work per step does not depend on the
@@ -36,16 +41,25 @@ import numpy as np
 from kernbench import info, optim
 from kernbench.backends import get_backend
 from kernbench.bench import peers as pr
+from kernbench.bench.device import Device, device_for
 
 Shape = tuple[int, ...]
 
-#: Element counts of the sweeps: one point per decade.
+#: Element counts of the sweeps: one point per decade; ``gpu`` reaches the sizes where a GPU
+#: is limited by its memory bandwidth rather than by launch and call overheads.
 PRESET_ELEMENTS = {
     "quick": (10_000, 1_000_000),
     "full": (1_000, 10_000, 100_000, 1_000_000, 10_000_000),
+    "gpu": (10_000, 1_000_000, 100_000_000),
 }
 #: The logits of a GPT-2 sized vocabulary for a batch of 64 tokens: a shape users meet.
 GPT2_LOGITS: Shape = (64, 50257)
+#: The same vocabulary for a batch of 4096 tokens (about 2e8 logits): a training step's loss.
+GPT2_BATCH_LOGITS: Shape = (4096, 50257)
+#: Shapes a preset adds for the workloads of one layout (key of SHAPE_MAPS).
+PRESET_SHAPES: dict[str, dict[str, tuple[Shape, ...]]] = {
+    "gpu": {"logits": (GPT2_BATCH_LOGITS,)},
+}
 #: Element count of the reference size: the loop -> vector -> compiled table reads this size.
 REFERENCE_ELEMENTS = 1_000_000
 
@@ -120,16 +134,45 @@ class Case:
         self.workload = workload
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
+        self._devices: dict = {}
 
-    def call(self, target: str, warm: bool = True) -> Callable[[], object]:
+    def call(self, target: str, warm: bool = True,
+             synchronize: bool = True) -> Callable[[], object]:
+        """The prepared call; it waits for the target's device unless ``synchronize=False``
+        (for a device clock, whose events bracket calls queued without waiting)."""
         fn = self._prepare_call(target)
-        sync = None if self.is_peer(target) else getattr(get_backend(target), "synchronize", None)
-        if sync is not None:
-            fn = _synchronized(fn, sync)
+        if synchronize:
+            fn = synchronized(fn, self.synchronizer(target))
         if warm:
             fn()  # JIT compile or cache load, optimizer state allocation, torch lazy set-up
             self.reset()
         return fn
+
+    def device(self, target: str) -> Device | None:
+        """The device the target computes on; None for the host."""
+        if target not in self._devices:
+            self._devices[target] = device_for(target, self.is_peer(target))
+        return self._devices[target]
+
+    def synchronizer(self, target: str) -> Callable[[], None] | None:
+        """What waits for the target's queued work (a GPU call returns before it is done)."""
+        if self.is_peer(target):
+            dev = self.device(target)
+            return dev.synchronize if dev else None
+        return getattr(get_backend(target), "synchronize", None)
+
+    def takes_device_inputs(self, target: str) -> bool:
+        """Whether this case gives the target its inputs as device arrays (made before any
+        call); by default a device target's are."""
+        return self.device(target) is not None
+
+    def placement(self, target: str) -> Device | None:
+        """The device to put the target's inputs on, or None to pass NumPy arrays."""
+        return self.device(target) if self.takes_device_inputs(target) else None
+
+    def input_arrays(self) -> list[np.ndarray]:
+        """The NumPy arrays a call reads: what a device target's inputs are copied from."""
+        raise NotImplementedError
 
     def _prepare_call(self, target: str) -> Callable[[], object]:
         raise NotImplementedError
@@ -144,8 +187,13 @@ class Case:
         return target in self.workload.peers
 
 
-def _synchronized(fn: Callable[[], object], sync: Callable[[], None]) -> Callable[[], object]:
-    """fn, then wait for the backend's queued work (a GPU backend returns before it is done)."""
+def synchronized(fn: Callable[[], object],
+                 sync: Callable[[], None] | None) -> Callable[[], object]:
+    """fn, then wait for the target's queued work (a GPU call returns before it is done); fn
+    itself when there is nothing to wait for."""
+    if sync is None:
+        return fn
+
     def call_and_wait():
         result = fn()
         sync()
@@ -162,10 +210,28 @@ class FunctionCase(Case):
         self.inputs = inputs
         self._api = api
         self._peer_calls = peer_calls
+        self._placed: dict = {}
+
+    def takes_device_inputs(self, target):
+        # the information functions take NumPy arrays: only the peers' tensors are placed
+        return self.is_peer(target) and self.device(target) is not None
+
+    def input_arrays(self):
+        return [v for v in self.inputs.values() if isinstance(v, np.ndarray)]
+
+    def _inputs_for(self, target) -> dict:
+        """The inputs as the target takes them: placed on its device once, then reused."""
+        place = self.placement(target)
+        if place is None:
+            return self.inputs
+        if target not in self._placed:
+            self._placed[target] = {k: place.to_device(v) if isinstance(v, np.ndarray) else v
+                                    for k, v in self.inputs.items()}
+        return self._placed[target]
 
     def _prepare_call(self, target):
         if self.is_peer(target):
-            return self._peer_calls[target](self.inputs)
+            return self._peer_calls[target](self._inputs_for(target))
         api, inputs = self._api, self.inputs
 
         def one_call():
@@ -188,24 +254,34 @@ class OptimizerCase(Case):
         self._make_optimizer = make_optimizer
         self._make_torch_optimizer = make_torch_optimizer
 
+    def input_arrays(self):
+        return [*self.params, *self.grads]
+
     def _prepare(self, target):
         """(a callable doing one step, a callable giving the params as NumPy arrays), from
-        fresh param copies."""
-        copies = [p.copy() for p in self.params]
+        fresh param copies (on the target's device when it takes device arrays)."""
+        place = self.placement(target)
+        if place is None:
+            copies = [p.copy() for p in self.params]
+            grads = self.grads
+        else:
+            copies = [place.to_device(p) for p in self.params]
+            grads = [place.to_device(g) for g in self.grads]
         if self.is_peer(target):
             torch = pr.torch()
-            tensors = [pr.to_torch(c) for c in copies]  # share memory with ``copies``
-            for t, g in zip(tensors, self.grads):
+            tensors = [pr.to_torch(c) for c in copies]  # host ones share memory with ``copies``
+            for t, g in zip(tensors, grads):
                 t.grad = pr.to_torch(g)
-            opt = self._make_torch_optimizer(tensors, **pr.TORCH_OPTIMIZER_FORMS[target])
+            opt = self._make_torch_optimizer(tensors, **pr.optimizer_form(target))
 
             def torch_step():
                 with torch.no_grad():
                     opt.step()
 
-            return torch_step, lambda: copies
+            if place is None:
+                return torch_step, lambda: copies
+            return torch_step, lambda: [place.to_host(t) for t in tensors]
         opt = self._make_optimizer(copies, target)
-        grads = self.grads
 
         def step():
             opt.step(grads)
@@ -235,13 +311,33 @@ class ClipCase(Case):
         self.pristine = grads
         self.work = [g.copy() for g in grads]
         self.max_norm = max_norm
+        self._device_work: list = []  # (device, grads a target scales, their pristine copies)
+
+    def input_arrays(self):
+        return list(self.pristine)
 
     def reset(self):
         for w, g in zip(self.work, self.pristine):
             np.copyto(w, g)
+        for device, work, pristine in self._device_work:
+            for w, g in zip(work, pristine):
+                device.copy_into(w, g)
 
-    def _prepare_call(self, target):
+    def _prepare(self, target, kept: bool = True):
+        """(a callable doing one clip, a callable giving the grads it scales as NumPy arrays).
+
+        A target taking device arrays gets its own device grads, restored by ``reset()`` from
+        device copies of the pristine ones unless ``kept=False`` (a call made only once).
+        """
         work, max_norm = self.work, self.max_norm
+        current = lambda: work  # noqa: E731
+        place = self.placement(target)
+        if place is not None:
+            work = [place.to_device(g) for g in self.pristine]
+            if kept:
+                self._device_work.append((place, work,
+                                          [place.to_device(g) for g in self.pristine]))
+            current = lambda: [place.to_host(w) for w in work]  # noqa: E731
         if self.is_peer(target):
             torch = pr.torch()
             holders = []
@@ -255,17 +351,22 @@ class ClipCase(Case):
             def torch_clip():
                 return torch.nn.utils.clip_grad_norm_(holders, max_norm, foreach=foreach)
 
-            return torch_clip
+            return torch_clip, current
 
         def clip():
             return optim.clip_grad_norm(work, max_norm, backend=target)
 
-        return clip
+        return clip, current
+
+    def _prepare_call(self, target):
+        return self._prepare(target)[0]
 
     def check_value(self, target):
         self.reset()
-        norm = float(pr.to_numpy(self._prepare_call(target)()))
-        value = np.concatenate([[norm]] + [w.reshape(-1).astype(np.float64) for w in self.work])
+        clip, current = self._prepare(target, kept=False)
+        norm = float(pr.to_numpy(clip()))
+        value = np.concatenate([[norm]] + [np.asarray(w).reshape(-1).astype(np.float64)
+                                           for w in current()])
         self.reset()
         return value
 
@@ -298,6 +399,7 @@ class Workload:
         """The shapes of the sweep, smallest first, without duplicates."""
         shapes = {self.shape_for(n) for n in PRESET_ELEMENTS[preset]}
         shapes.update(self.extra_sizes)
+        shapes.update(PRESET_SHAPES.get(preset, {}).get(self.layout, ()))
         return sorted(shapes, key=math.prod)
 
     def reference_size(self) -> Shape:
@@ -492,6 +594,7 @@ def _torch_gaussian_entropy(inputs):
 
 
 _TORCH_OPT = tuple(pr.TORCH_OPTIMIZER_FORMS)
+_TORCH_ADAM = _TORCH_OPT + tuple(pr.TORCH_CUDA_OPTIMIZER_FORMS)
 _TORCH_CLIP = ("torch.for-loop", "torch.foreach")
 
 # ---------------------------------------------------------------------------- the registry
@@ -501,14 +604,14 @@ _RECORDS = [
              bytes_per_element=5, flops_per_element=4, peers=_TORCH_OPT,
              mutates=("param", "momentum_buffer")),
     Workload("adam_step", "Adam step on one tensor", "vector", _build_adam(False),
-             bytes_per_element=7, flops_per_element=12, peers=_TORCH_OPT,
+             bytes_per_element=7, flops_per_element=12, peers=_TORCH_ADAM,
              mutates=("param", "exp_avg", "exp_avg_sq")),
     Workload("adamw_step", "AdamW step (weight decay 1e-2) on one tensor", "vector",
-             _build_adam(True), bytes_per_element=7, flops_per_element=13, peers=_TORCH_OPT,
+             _build_adam(True), bytes_per_element=7, flops_per_element=13, peers=_TORCH_ADAM,
              mutates=("param", "exp_avg", "exp_avg_sq")),
     Workload("adam_model", f"Adam step over {len(MODEL_SHAPES)} tensors of a GPT-like model "
              f"({MODEL_ELEMENTS / 1e6:.1f}M params)", "model", _build_adam_model,
-             bytes_per_element=7, flops_per_element=12, peers=_TORCH_OPT,
+             bytes_per_element=7, flops_per_element=12, peers=_TORCH_ADAM,
              mutates=("params", "exp_avg", "exp_avg_sq"), cost_proxy="adam_step",
              notes="one fixed size; per-tensor overhead shows"),
     Workload("clip_grad_norm", "global-norm gradient clipping (norm, then scale in place)",
@@ -549,13 +652,17 @@ _RECORDS = [
              peers=("torch.log_softmax", "scipy.special"), extra_sizes=(GPT2_LOGITS,)),
     Workload("cross_entropy_logits", "mean cross-entropy of (N, V) logits against targets",
              "logits", _function_case(info.cross_entropy_logits, _logits_targets,
-                                      {"torch.cross_entropy": _torch_cross_entropy(False)}),
-             bytes_per_element=1, flops_per_element=3, peers=("torch.cross_entropy",),
+                                      {"torch.cross_entropy": _torch_cross_entropy(False),
+                                       "torch.cuda.cross_entropy": _torch_cross_entropy(False)}),
+             bytes_per_element=1, flops_per_element=3,
+             peers=("torch.cross_entropy", "torch.cuda.cross_entropy"),
              extra_sizes=(GPT2_LOGITS,)),
     Workload("perplexity", "exp of the mean cross-entropy of (N, V) logits", "logits",
              _function_case(info.perplexity, _logits_targets,
-                            {"torch.cross_entropy": _torch_cross_entropy(True)}),
-             bytes_per_element=1, flops_per_element=3, peers=("torch.cross_entropy",),
+                            {"torch.cross_entropy": _torch_cross_entropy(True),
+                             "torch.cuda.cross_entropy": _torch_cross_entropy(True)}),
+             bytes_per_element=1, flops_per_element=3,
+             peers=("torch.cross_entropy", "torch.cuda.cross_entropy"),
              extra_sizes=(GPT2_LOGITS,)),
     Workload("gaussian_kl", "KL between two Gaussians, elementwise", "vector",
              _function_case(info.gaussian_kl, _gaussians,
