@@ -188,11 +188,13 @@ def test_a_wrong_result_is_recorded_as_wrong_result(monkeypatch):
 def test_a_missing_peer_library_is_unavailable(monkeypatch):
     from kernbench.bench import peers
 
-    monkeypatch.setattr(peers, "peer_available", lambda name: False)
+    monkeypatch.setattr(peers, "library_available", lambda name: name not in ("torch", "scipy"))
     results = rn.run_benchmarks(tiny_settings(kernels=["entropy"], backends=["numpy"],
                                               peers=True))
     peer_cases = [c for c in results["cases"] if c["target_kind"] == "peer"]
     assert peer_cases and {c["status"] for c in peer_cases} == {"unavailable"}
+    assert {c["reason"] for c in peer_cases} == {"torch is not installed",
+                                                 "scipy is not installed"}
     validate_results(results)
 
 

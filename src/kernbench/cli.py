@@ -215,8 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backends", help="comma-separated backends (default: all available "
                                         "here; numpy, the reference, is always included)")
     sizes = run.add_mutually_exclusive_group()
-    sizes.add_argument("--preset", choices=("quick", "full"), default="quick",
-                       help="size sweep: quick (1e4, 1e6) or full (1e3 ... 1e7); default quick")
+    sizes.add_argument("--preset", choices=("quick", "full", "gpu"), default="quick",
+                       help="size sweep: quick (1e4, 1e6), full (1e3 ... 1e7) or gpu (1e4, "
+                            "1e6, 1e8, and 4096x50257 logits); default quick")
     sizes.add_argument("--sizes", type=_element_counts,
                        help="comma-separated element counts, e.g. 1e3,1e5 (instead of a preset)")
     run.add_argument("--dtypes", help="float32, float64 or both (default: both)")

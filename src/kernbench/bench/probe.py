@@ -10,6 +10,13 @@ STREAM's counts leave out the read of the written array that the cache does firs
 more counted bytes per second than the triad. The in-place triad ``a[i] = a[i] + b[i] + s*c[i]``
 (4 arrays: 3 read, 1 written back, no write-allocate) measures that pattern: it is the line the
 report holds kernels against, with the STREAM triad beside it.
+
+Where the ``cuda`` backend runs on a real GPU, the probe also describes the device (name,
+compute capability, driver, multiprocessors, memory) and measures its device-to-device copy
+bandwidth (:func:`gpu_info`): bytes read plus bytes written per second, timed with CUDA
+events, best of several repeats, once with the driver's copy and once with a grid-stride copy
+kernel launched as the backend launches its elementwise kernels. Without a GPU (or under the
+simulator) the record says why instead.
 """
 
 from __future__ import annotations
@@ -139,6 +146,128 @@ def versions() -> dict:
     return found
 
 
+#: Bytes of each of the two arrays of the device copy measurement: far past the last-level cache
+#: of any GPU (tens of MB), a small part of its memory.
+GPU_COPY_BYTES = 1 << 30
+GPU_COPY_REPEATS = 10
+
+
+def best_copy_gbps(clock, copy, nbytes: int, repeats: int) -> float:
+    """GB/s of the fastest of ``repeats`` copies of ``nbytes`` (read once, written once), by
+    ``clock``, after one untimed copy (compile, first touch)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1; got {repeats}")
+    copy()
+    best = min(clock.time_calls(copy, 1) for _ in range(repeats))
+    return 2 * nbytes / best / 1e9 if best > 0 else 0.0
+
+
+def _copy_kernel(cuda):
+    """A grid-stride copy, shaped like the backend's elementwise kernels."""
+
+    @cuda.jit
+    def copy(dst, src):
+        for i in range(cuda.grid(1), src.size, cuda.gridsize(1)):
+            dst[i] = src[i]
+
+    return copy
+
+
+def measure_gpu_copy(cuda, backend, nbytes: int = GPU_COPY_BYTES,
+                     repeats: int = GPU_COPY_REPEATS) -> dict:
+    """Device-to-device copy bandwidth, by the driver (``copy_to_device`` between device
+    arrays) and by a copy kernel with the backend's launch configuration."""
+    from kernbench.bench.timing import EventClock
+
+    free = int(cuda.current_context().get_memory_info()[0])
+    n = max(1, min(nbytes, free // 4) // 4)  # float32 elements; both arrays within half of free
+    shape_of = np.broadcast_to(np.float32(0), (n,))  # shape and dtype only, no memory
+    src = backend.zeros_like(shape_of)  # filled on the device: written before any timing
+    dst = backend.zeros_like(shape_of)
+    clock = EventClock(cuda.event)
+    grid, block = backend.grid_for(n), backend.block
+    launch = _copy_kernel(cuda)[grid, block]
+    size = n * 4
+    result = {"array_bytes": size, "repeats": repeats,
+              "statistic": f"best of {repeats}, bytes read + bytes written per second",
+              "memcpy_gbps": best_copy_gbps(clock, lambda: dst.copy_to_device(src), size,
+                                            repeats),
+              "kernel_gbps": best_copy_gbps(clock, lambda: launch(dst, src), size, repeats),
+              "kernel_launch": {"blocks": int(grid), "threads_per_block": int(block)}}
+    result["best_gbps"] = max(result["memcpy_gbps"], result["kernel_gbps"])
+    return result
+
+
+def _nvidia_smi(field: str) -> str | None:
+    """One field of ``nvidia-smi --query-gpu`` for the first GPU, or None."""
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.stdout.strip().splitlines() if out.returncode == 0 else []
+    return lines[0].strip() if lines else None
+
+
+def _attempt(fn, default=None):
+    try:
+        return fn()
+    except Exception:  # noqa: BLE001 - an attribute a driver does not report is left out
+        return default
+
+
+def describe_gpu(cuda) -> dict:
+    """What the results record about the current CUDA device (``cuda`` is numba.cuda)."""
+    dev = cuda.get_current_device()
+    name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+    total = _attempt(lambda: int(cuda.current_context().get_memory_info()[1]))
+    driver_api = _attempt(lambda: cuda.cudadrv.driver.driver.get_version())
+    toolkit = _attempt(lambda: cuda.runtime.get_version())
+    clock_khz = _attempt(lambda: int(dev.MEMORY_CLOCK_RATE))
+    bus_bits = _attempt(lambda: int(dev.GLOBAL_MEMORY_BUS_WIDTH))
+    return {
+        "available": True,
+        "name": name,
+        "compute_capability": [int(v) for v in dev.compute_capability],
+        "multiprocessors": int(dev.MULTIPROCESSOR_COUNT),
+        "memory_bytes": total,
+        "driver_version": _nvidia_smi("driver_version"),
+        "driver_cuda_version": ".".join(map(str, driver_api)) if driver_api else None,
+        "toolkit_cuda_version": ".".join(map(str, toolkit)) if toolkit else None,
+        # double data rate: two transfers per memory clock over the whole bus
+        "nominal_bandwidth_gbps": (2 * clock_khz * 1e3 * bus_bits / 8 / 1e9
+                                   if clock_khz and bus_bits else None),
+    }
+
+
+def gpu_info(measure: bool = True) -> dict:
+    """The GPU the ``cuda`` backend runs on, with its copy bandwidth when ``measure``; or
+    ``{"available": False, "reason": ...}`` where there is none."""
+    import kernbench as kb
+
+    try:
+        backend = kb.get_backend("cuda")
+    except kb.BackendUnavailableError as exc:
+        return {"available": False, "reason": str(exc)}
+    if backend.simulator:
+        return {"available": False,
+                "reason": "the cuda backend runs on numba's CUDA simulator "
+                          "(NUMBA_ENABLE_CUDASIM=1): there is no GPU to describe"}
+    from numba import cuda
+
+    try:
+        info = describe_gpu(cuda)
+    except Exception as exc:  # noqa: BLE001
+        return {"available": False,
+                "reason": f"the GPU could not be described: {type(exc).__name__}: {exc}"}
+    if measure:
+        try:
+            info["copy_bandwidth"] = measure_gpu_copy(cuda, backend)
+        except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+            info["copy_bandwidth"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return info
+
+
 def machine_info(threads: int, measure: bool = True) -> dict:
     """Everything the results file records about the machine; bandwidth only when ``measure``."""
     info = {
@@ -162,4 +291,5 @@ def machine_info(threads: int, measure: bool = True) -> dict:
     if measure and pr.library_available("numba"):
         info["bandwidth"] = measure_bandwidth(threads)
         info["numba_threading_layer"] = info["bandwidth"]["threading_layer"]
+    info["gpu"] = gpu_info(measure)
     return info

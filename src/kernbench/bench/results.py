@@ -1,9 +1,9 @@
 """The results file: one JSON document per run, with a versioned, documented structure.
 
-Schema version 1::
+Schema version 2 (this kernbench writes it, and reads versions 1 and 2)::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "kind": "kernbench-results",
       "created_utc": "2026-11-28T18:00:00Z",
       "command": "kernbench run --preset quick",        # how the run was started
@@ -13,7 +13,14 @@ Schema version 1::
         "python_budget_s": float, "timing": {TimingPolicy fields}
       },
       "machine": {... see kernbench.bench.probe.machine_info; "bandwidth" holds
-                  {"one_thread": {"copy_gbps", "triad_gbps"}, "all_threads": {...}}},
+                  {"one_thread": {"copy_gbps", "triad_gbps"}, "all_threads": {...}},
+                  "gpu": {"available": false, "reason": str}               # (new in v2)
+                       | {"available": true, "name": str, "compute_capability": [int, int],
+                          "multiprocessors": int, "memory_bytes": int | null,
+                          "driver_version", "driver_cuda_version", "toolkit_cuda_version":
+                          str | null, "nominal_bandwidth_gbps": float | null,
+                          "copy_bandwidth": {"array_bytes", "repeats", "memcpy_gbps",
+                                             "kernel_gbps", "best_gbps", ...} | {"error"}}},
       "compile": [                                      # JIT cost, from fresh processes
         {"backend", "kernel", "dtype", "status": "ok" | "failed", "reason",
          "compile_s", "cold_first_call_s", "cache_load_s", "cached_first_call_s",
@@ -27,13 +34,27 @@ Schema version 1::
          # present when status == "ok":
          "samples_s": [float], "calls_per_sample": int, "first_call_s": float,
          "median_s", "q1_s", "q3_s", "iqr_s", "min_s": float, "noisy": bool,
-         "gbps": float, "gflops": float, "max_abs_err": float | null}
+         "gbps": float, "gflops": float, "max_abs_err": float | null,
+         "timer": one of TIMERS,                                            # (new in v2)
+         # a target computing on a device (new in v2):
+         "inputs": "device" | "host",
+         "transfer": {"bytes": int, "arrays": int, "host_to_device_s": float,
+                      "device_to_host_s": float, "library", "timer", "statistic"}
+                     | {"bytes": int, "error": str} | null}
       ],
       "elapsed_s": float
     }
 
 Times are seconds per call. ``samples_s`` holds every sample (each the mean of
 ``calls_per_sample`` back-to-back calls). ``gbps`` is ``bytes_moved / median_s / 1e9``.
+``timer`` says what measured the samples: ``host`` (the host's clock around calls that wait
+for their result), ``cuda-event`` (device time between CUDA events around calls queued back to
+back) or ``simulator`` (the host's clock around launches on numba's CUDA simulator).
+``inputs`` says where a device target's inputs were during the timing: ``device`` (copied there
+before it, so no transfer is timed) or ``host`` (every call copies them in and its results out);
+``transfer`` is the time to copy the case's inputs to the device and back, measured apart.
+Version 1 files have no ``gpu``, ``timer``, ``inputs`` or ``transfer``; they read as host-timed
+runs.
 """
 
 from __future__ import annotations
@@ -41,7 +62,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from kernbench.bench.timing import TIMERS
+
+SCHEMA_VERSION = 2
+#: The versions validate_results accepts: each one adds optional fields to the one before.
+READABLE_VERSIONS = (1, 2)
 KIND = "kernbench-results"
 STATUSES = ("ok", "skipped", "unavailable", "failed", "wrong-result", "timeout")
 TARGET_KINDS = ("backend", "peer")
@@ -56,6 +81,8 @@ _OK_CASE = {"samples_s": list, "calls_per_sample": int, "first_call_s": _NUMBER,
             "median_s": _NUMBER, "q1_s": _NUMBER, "q3_s": _NUMBER, "iqr_s": _NUMBER,
             "min_s": _NUMBER, "noisy": bool, "gbps": _NUMBER, "gflops": _NUMBER}
 _COMPILE = {"backend": str, "kernel": str, "dtype": str, "status": str}
+_GPU = {"name": str, "compute_capability": list, "multiprocessors": int}
+INPUT_PLACES = ("device", "host")
 
 
 class ResultsError(ValueError):
@@ -76,15 +103,48 @@ def _require(obj: dict, fields: dict, where: str) -> None:
             raise ResultsError(f"{where}.{name} has type {type(value).__name__}")
 
 
+def _check_gpu(gpu, where: str) -> None:
+    if not isinstance(gpu, dict) or not isinstance(gpu.get("available"), bool):
+        raise ResultsError(f"{where} must be an object with a bool 'available'")
+    if not gpu["available"]:
+        if not isinstance(gpu.get("reason"), str):
+            raise ResultsError(f"{where} says no GPU is available but gives no reason")
+        return
+    _require(gpu, _GPU, where)
+    cc = gpu["compute_capability"]
+    if len(cc) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in cc):
+        raise ResultsError(f"{where}.compute_capability must be [major, minor]")
+
+
+def _check_device_fields(case: dict, where: str) -> None:
+    """The fields version 2 adds to a case, where present."""
+    if "timer" in case and case["timer"] not in TIMERS:
+        raise ResultsError(f"{where}.timer is {case['timer']!r}; expected one of "
+                           f"{', '.join(TIMERS)}")
+    if "inputs" in case and case["inputs"] not in INPUT_PLACES:
+        raise ResultsError(f"{where}.inputs is {case['inputs']!r}; expected device or host")
+    transfer = case.get("transfer")
+    if transfer is not None:
+        if not isinstance(transfer, dict):
+            raise ResultsError(f"{where}.transfer must be an object or null")
+        if "error" not in transfer:
+            _require(transfer, {"bytes": int, "host_to_device_s": _NUMBER,
+                                "device_to_host_s": _NUMBER}, f"{where}.transfer")
+
+
 def validate_results(obj) -> dict:
-    """Check ``obj`` against schema version 1; return it, or raise ResultsError saying where."""
+    """Check ``obj`` against its schema version (any of READABLE_VERSIONS); return it, or raise
+    ResultsError saying where."""
     _require(obj, _TOP_LEVEL, "results")
     if obj["kind"] != KIND:
         raise ResultsError(f"results.kind must be {KIND!r}; got {obj['kind']!r}")
-    if obj["schema_version"] != SCHEMA_VERSION:
-        raise ResultsError(f"results.schema_version is {obj['schema_version']}; this kernbench "
-                           f"reads version {SCHEMA_VERSION}")
+    version = obj["schema_version"]
+    if version not in READABLE_VERSIONS:
+        raise ResultsError(f"results.schema_version is {version}; this kernbench reads "
+                           f"versions {', '.join(map(str, READABLE_VERSIONS))}")
     _require(obj["settings"], _SETTINGS, "results.settings")
+    if version >= 2 and "gpu" in obj["machine"]:
+        _check_gpu(obj["machine"]["gpu"], "results.machine.gpu")
     for i, rec in enumerate(obj["compile"]):
         _require(rec, _COMPILE, f"results.compile[{i}]")
     seen = set()
@@ -98,6 +158,8 @@ def validate_results(obj) -> dict:
             raise ResultsError(f"{where}.target_kind is {case['target_kind']!r}")
         if not all(isinstance(d, int) and d > 0 for d in case["shape"]):
             raise ResultsError(f"{where}.shape must hold positive integers")
+        if version >= 2:
+            _check_device_fields(case, where)
         if case["status"] == "ok":
             _require(case, _OK_CASE, where)
             samples = case["samples_s"]
