@@ -310,3 +310,257 @@ def test_a_one_size_workload_is_predicted_from_its_proxy():
     assert budget.skip_reason("adam_model", "float32", "dask", 10**7) is None  # no proxy given
     reason = budget.skip_reason("adam_model", "float32", "dask", 10**7, proxy="adam_step")
     assert "predicted 70 s" in reason
+
+
+# ---------------------------------------------------------------------------- device timing
+
+class FakeEvent:
+    """A CUDA event whose elapsed time is the difference of given stamps (milliseconds)."""
+
+    def __init__(self, stamps: list[float], log: list[str]):
+        self.stamps, self.log, self.at = stamps, log, None
+
+    def record(self):
+        self.at = self.stamps.pop(0)
+        self.log.append("record")
+
+    def synchronize(self):
+        self.log.append("synchronize")
+
+    def elapsed_time(self, end):
+        return end.at - self.at
+
+
+def test_event_clock_reads_device_time_per_call_without_waiting_between_calls():
+    from kernbench.bench.timing import EventClock
+
+    log: list[str] = []
+    stamps = [10.0, 16.0]  # 6 ms between the two events
+    clock = EventClock(lambda: FakeEvent(stamps, log))
+    seconds = clock.time_calls(lambda: log.append("call"), 3)
+    assert seconds == pytest.approx(2e-3)  # 6 ms over 3 calls
+    assert log == ["record", "call", "call", "call", "record", "synchronize"]
+    assert clock.timer == "cuda-event"
+
+
+def test_event_clock_rejects_an_impossible_elapsed_time():
+    from kernbench.bench.timing import EventClock
+
+    stamps = [5.0, 4.0]  # the end before the start
+    clock = EventClock(lambda: FakeEvent(stamps, []))
+    with pytest.raises(RuntimeError, match="elapsed time of -1.0 ms"):
+        clock.time_calls(lambda: None, 1)
+
+
+def test_simulated_event_clock_falls_back_to_the_host_clock():
+    from kernbench.bench.timing import EventClock
+
+    # the simulator's events say -1 ms; the simulated clock never asks them
+    clock = EventClock(lambda: FakeEvent([0.0, -1.0], []), simulated=True)
+    assert clock.time_calls(lambda: None, 2) >= 0.0
+    assert clock.timer == "simulator"
+
+
+def test_sampling_uses_each_contestants_clock():
+    from kernbench.bench.timing import Contestant, sample_interleaved
+
+    class FixedClock:
+        timer, on_device = "cuda-event", True
+
+        def time_calls(self, fn, number):
+            fn()
+            return 0.5
+
+    device = Contestant("gpu", lambda: None, 1, [], clock=FixedClock())
+    host = Contestant("cpu", lambda: None, 1, [])
+    sample_interleaved([device, host], TINY, reset=lambda: None, needs_reset=False)
+    assert device.samples == [0.5] * TINY.max_samples
+    assert len(host.samples) == TINY.max_samples and max(host.samples) < 0.5
+
+
+def _host_device(elapsed_ms: float):
+    """A stand-in device over NumPy arrays whose clock says ``elapsed_ms`` for any interval."""
+    from kernbench.bench.device import Device
+    from kernbench.bench.timing import EventClock
+
+    class Event(FakeEvent):
+        def elapsed_time(self, end):
+            return elapsed_ms
+
+    return Device(name="cuda", library="numpy", to_device=lambda a: a.copy(),
+                  to_host=lambda d: d.copy(), copy_into=lambda dst, src: np.copyto(dst, src),
+                  copy_out=lambda src, dst: np.copyto(dst, src), synchronize=lambda: None,
+                  clock=EventClock(lambda: Event([0.0, 0.0], [])))
+
+
+def test_transfers_count_the_inputs_bytes_and_take_the_device_clock():
+    from kernbench.bench.device import measure_transfers
+
+    arrays = [np.ones(100, dtype=np.float32), np.ones((3, 5))]
+    t = measure_transfers(_host_device(elapsed_ms=4.0), arrays)
+    assert t["bytes"] == 400 + 120 and t["arrays"] == 2
+    assert t["host_to_device_s"] == t["device_to_host_s"] == pytest.approx(4e-3)
+    with pytest.raises(ValueError, match="repeats"):
+        measure_transfers(_host_device(1.0), arrays, repeats=0)
+
+
+def test_cuda_peers_stand_beside_the_cuda_backend_only(monkeypatch):
+    from kernbench.bench import peers
+
+    assert peers.peer_device("torch.cuda.fused") == "cuda"
+    assert peers.peer_device("torch.fused") is None
+    assert "torch.cuda.fused" in WORKLOADS["adam_step"].peers
+    assert "torch.cuda.cross_entropy" in WORKLOADS["cross_entropy_logits"].peers
+    monkeypatch.setattr(peers, "_torch_cuda_problem", lambda: "no CUDA device here")
+    cpu_only = rn.run_benchmarks(tiny_settings(kernels=["adam_step"], backends=["numpy"],
+                                               peers=True))
+    assert not [c for c in cpu_only["cases"] if c["target"].startswith("torch.cuda.")]
+    # with the cuda backend asked for, its peers are recorded, unavailable, never an error
+    with_cuda = rn.run_benchmarks(tiny_settings(kernels=["adam_step"],
+                                                backends=["numpy", "cuda"], peers=True))
+    fused = _case(with_cuda, "adam_step", "torch.cuda.fused")
+    if peers.library_available("torch"):
+        assert (fused["status"], fused["reason"]) == ("unavailable", "no CUDA device here")
+    else:
+        assert (fused["status"], fused["reason"]) == ("unavailable", "torch is not installed")
+    validate_results(with_cuda)
+
+
+def test_torch_without_cuda_says_so():
+    from kernbench.bench import peers
+
+    if not peers.library_available("torch"):
+        pytest.skip("torch is not installed")
+    if peers.torch().cuda.is_available():
+        pytest.skip("torch has a CUDA device here")
+    assert peers.peer_problem("torch.cuda.fused") == (
+        "torch has no CUDA device here (torch.cuda.is_available() is False)")
+    assert peers.peer_problem("torch.fused") is None
+
+
+def test_gpu_preset_reaches_1e8_and_a_training_batch_of_logits():
+    from kernbench.bench.workloads import GPT2_BATCH_LOGITS
+
+    assert (100_000_000,) in WORKLOADS["adam_step"].sizes("gpu")
+    assert GPT2_BATCH_LOGITS in WORKLOADS["cross_entropy_logits"].sizes("gpu")
+    assert GPT2_BATCH_LOGITS not in WORKLOADS["cross_entropy_logits"].sizes("full")
+    assert not [s for s in WORKLOADS["entropy"].sizes("gpu") if len(s) != 1]
+
+
+# ---------------------------------------------------------------------------- the GPU probe
+
+def test_probe_without_a_gpu_records_why(tiny_results):
+    gpu = tiny_results["machine"]["gpu"]
+    if gpu["available"]:
+        pytest.skip("a GPU is visible here")
+    assert isinstance(gpu["reason"], str) and gpu["reason"]
+    assert set(gpu) == {"available", "reason"}
+
+
+def test_describe_gpu_reads_the_device_attributes():
+    from types import SimpleNamespace
+
+    from kernbench.bench.probe import describe_gpu
+
+    device = SimpleNamespace(name=b"NVIDIA H200", compute_capability=(9, 0),
+                             MULTIPROCESSOR_COUNT=132, MEMORY_CLOCK_RATE=2_619_000,
+                             GLOBAL_MEMORY_BUS_WIDTH=6144)
+    fake = SimpleNamespace(
+        get_current_device=lambda: device,
+        current_context=lambda: SimpleNamespace(get_memory_info=lambda: (10, 150 * 2**30)),
+        cudadrv=SimpleNamespace(driver=SimpleNamespace(
+            driver=SimpleNamespace(get_version=lambda: (12, 8)))),
+        runtime=SimpleNamespace(get_version=lambda: (12, 9)))
+    info = describe_gpu(fake)
+    assert info["available"] is True and info["name"] == "NVIDIA H200"
+    assert info["compute_capability"] == [9, 0] and info["multiprocessors"] == 132
+    assert info["memory_bytes"] == 150 * 2**30
+    assert (info["driver_cuda_version"], info["toolkit_cuda_version"]) == ("12.8", "12.9")
+    assert info["nominal_bandwidth_gbps"] == pytest.approx(2 * 2.619e9 * 768 / 1e9)
+    # an attribute the driver does not report is left out, not an error
+    del device.MEMORY_CLOCK_RATE
+    assert describe_gpu(fake)["nominal_bandwidth_gbps"] is None
+
+
+def test_copy_bandwidth_counts_read_and_write_of_the_best_repeat():
+    from kernbench.bench.probe import best_copy_gbps
+
+    times = iter([0.004, 0.002, 0.003])
+
+    class Clock:
+        def time_calls(self, fn, number):
+            fn()
+            return next(times)
+
+    calls = []
+    gbps = best_copy_gbps(Clock(), lambda: calls.append(1), nbytes=10**9, repeats=3)
+    assert gbps == pytest.approx(2 * 10**9 / 0.002 / 1e9)
+    assert len(calls) == 4  # one untimed copy first
+    with pytest.raises(ValueError, match="repeats"):
+        best_copy_gbps(Clock(), lambda: None, nbytes=8, repeats=0)
+
+
+# ---------------------------------------------------------------------------- schema v2
+
+GPU_BLOCK = {"available": True, "name": "NVIDIA H200", "compute_capability": [9, 0],
+             "multiprocessors": 132, "memory_bytes": 150 * 2**30, "driver_version": "570.1",
+             "driver_cuda_version": "12.8", "toolkit_cuda_version": "12.9",
+             "nominal_bandwidth_gbps": 4800.0,
+             "copy_bandwidth": {"array_bytes": 2**30, "repeats": 10, "statistic": "best of 10",
+                                "memcpy_gbps": 3900.0, "kernel_gbps": 4000.0,
+                                "best_gbps": 4000.0,
+                                "kernel_launch": {"blocks": 1056, "threads_per_block": 256}}}
+
+
+def _as_gpu_run(results: dict) -> dict:
+    """The tiny run as if its numba column had been measured on a GPU."""
+    run = copy.deepcopy(results)
+    run["machine"]["gpu"] = copy.deepcopy(GPU_BLOCK)
+    for case in run["cases"]:
+        if case["target"] == "python":
+            case.update(target="cuda", timer="cuda-event", inputs="device",
+                        transfer={"bytes": 16000, "arrays": 2, "host_to_device_s": 2e-6,
+                                  "device_to_host_s": 3e-6, "library": "numba",
+                                  "timer": "cuda-event", "statistic": "best of 3"})
+    return run
+
+
+def test_schema_reads_version_1_files(tiny_results):
+    old = copy.deepcopy(tiny_results)
+    old["schema_version"] = 1
+    old["machine"].pop("gpu")
+    for case in old["cases"]:
+        case.pop("timer", None)
+    assert validate_results(old) is old
+
+
+@pytest.mark.parametrize("breakage", [
+    lambda r: r["machine"]["gpu"].pop("name"),
+    lambda r: r["machine"]["gpu"].update(compute_capability=[9]),
+    lambda r: r["machine"].update(gpu={"available": False}),
+    lambda r: r["cases"][0].update(timer="stopwatch"),
+    lambda r: r["cases"][0].update(inputs="elsewhere"),
+    lambda r: r["cases"][0].update(transfer={"bytes": 8}),
+])
+def test_schema_v2_rejects_broken_device_fields(tiny_results, breakage):
+    run = _as_gpu_run(tiny_results)
+    validate_results(run)
+    breakage(run)
+    with pytest.raises(ResultsError):
+        validate_results(run)
+
+
+def test_report_shows_the_gpu_and_the_device_cases(tiny_results, tmp_path):
+    readme = write_report([_as_gpu_run(tiny_results)], tmp_path / "gpu", sources=["gpu.json"])
+    text = readme.read_text()
+    assert "- GPU: NVIDIA H200, compute capability 9.0, 132 multiprocessors, 150 GiB" in text
+    assert "4000 GB/s by a grid-stride kernel (1056 blocks of 256)" in text
+    assert "## On the GPU" in text
+    row = next(line for line in text.splitlines() if line.startswith("| adam_step | float64 "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    case = _case(_as_gpu_run(tiny_results), "adam_step", "cuda")
+    assert cells[3:5] == ["cuda", "device"]
+    assert cells[7] == f"{100 * case['gbps'] / 4000.0:.0f}%"
+    assert cells[8:] == ["2 µs", "3 µs"]
+    no_gpu = write_report([tiny_results], tmp_path / "cpu", sources=["cpu.json"]).read_text()
+    assert "## On the GPU" not in no_gpu and "- GPU: none (" in no_gpu

@@ -314,6 +314,7 @@ def machine_section(run: dict, source: str) -> str:
             lines.append(f"- bandwidth, {b['threads']} thread(s): copy {b['copy_gbps']:.1f} GB/s, "
                          f"triad {b['triad_gbps']:.1f} GB/s{inplace} ({bw.get('statistic')}, "
                          f"{bw.get('array_bytes', 0) / 1e6:.0f} MB arrays)")
+    lines += gpu_lines(m)
     versions = m.get("versions", {})
     lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
     git = m.get("git", {})
@@ -321,6 +322,84 @@ def machine_section(run: dict, source: str) -> str:
         dirty = " (with local changes)" if git.get("dirty") else ""
         lines.append(f"- git commit {git['commit']}{dirty}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- GPU
+
+#: Timers of cases measured on a GPU (or on numba's CUDA simulator).
+DEVICE_TIMERS = ("cuda-event", "simulator")
+
+
+def gpu_lines(machine: dict) -> list[str]:
+    """The machine's GPU as the probe recorded it; nothing for results without one (v1)."""
+    gpu = machine.get("gpu")
+    if not gpu:
+        return []
+    if not gpu.get("available"):
+        return [f"- GPU: none ({gpu.get('reason')})"]
+    memory = gpu.get("memory_bytes")
+    lines = [f"- GPU: {gpu['name']}, compute capability "
+             f"{'.'.join(map(str, gpu['compute_capability']))}, {gpu['multiprocessors']} "
+             f"multiprocessors, {f'{memory / 2**30:.0f} GiB' if memory else 'memory unknown'}; "
+             f"driver {gpu.get('driver_version') or '-'} (CUDA "
+             f"{gpu.get('driver_cuda_version') or '-'}), toolkit CUDA "
+             f"{gpu.get('toolkit_cuda_version') or '-'}"]
+    copy = gpu.get("copy_bandwidth") or {}
+    nominal = gpu.get("nominal_bandwidth_gbps")
+    nominal_text = f"; nominal {nominal:.0f} GB/s (memory clock x bus width)" if nominal else ""
+    if "error" in copy:
+        lines.append(f"- GPU copy bandwidth: not measured ({copy['error']}){nominal_text}")
+    elif copy:
+        launch = copy.get("kernel_launch", {})
+        lines.append(f"- GPU device-to-device copy: {copy['memcpy_gbps']:.0f} GB/s by the "
+                     f"driver, {copy['kernel_gbps']:.0f} GB/s by a grid-stride kernel "
+                     f"({launch.get('blocks')} blocks of {launch.get('threads_per_block')}) "
+                     f"({copy.get('statistic')}, {copy['array_bytes'] / 1e9:.2f} GB arrays)"
+                     f"{nominal_text}")
+    return lines
+
+
+def device_copy_gbps(runs: list[dict]) -> float | None:
+    """The best device copy bandwidth the runs measured, or None."""
+    found = [((run.get("machine", {}).get("gpu") or {}).get("copy_bandwidth") or {})
+             .get("best_gbps") for run in runs]
+    found = [g for g in found if g]
+    return max(found) if found else None
+
+
+def device_section(res: Results) -> list[str]:
+    """Cases timed on a GPU: device time, share of the device copy bandwidth, and the input
+    transfers measured apart. Nothing when no case ran on one."""
+    cases = [c for c in res.cases if c["status"] == "ok" and c.get("timer") in DEVICE_TIMERS]
+    if not cases:
+        return []
+    copy = device_copy_gbps(res.runs)
+    order = {k: i for i, k in enumerate(res.kernels())}
+    cases.sort(key=lambda c: (order[c["kernel"]], c["dtype"], c["elements"],
+                              c["target_kind"], c["target"]))
+    rows = []
+    for c in cases:
+        transfer = c.get("transfer") or {}
+        share = f"{100 * c['gbps'] / copy:.0f}%" if copy else "-"
+        rows.append([c["kernel"], c["dtype"], c["size_label"], c["target"],
+                     c.get("inputs", "-"), fmt_time(c["median_s"]), f"{c['gbps']:.3g}", share,
+                     fmt_time(transfer.get("host_to_device_s")),
+                     fmt_time(transfer.get("device_to_host_s"))])
+    simulated = any(c["timer"] == "simulator" for c in cases)
+    text = ["## On the GPU", "",
+            "Device time: CUDA events around calls queued back to back (the median per call). "
+            "`inputs`: `device` when the inputs were put on the GPU before the timing (optimizer "
+            "params and grads for the cuda backend, every tensor for torch), `host` when every "
+            "call copies them in and its results out (the information functions take NumPy "
+            "arrays), so their time includes those transfers. The copy columns are the case's "
+            "inputs moved host-to-device and back, timed apart. GB/s counts compulsory bytes; "
+            "the percentage is of the best measured device-to-device copy bandwidth.", ""]
+    if simulated:
+        text += ["These cases ran on numba's CUDA simulator: their times are the host's, and "
+                 "say nothing about a GPU.", ""]
+    header = ["kernel", "dtype", "size", "target", "inputs", "device time", "GB/s",
+              "of copy bandwidth", "inputs to device", "inputs back"]
+    return text + [_table(header, rows), ""]
 
 
 # ---------------------------------------------------------------------------- plots
@@ -526,6 +605,7 @@ def write_report(runs: list[dict], out: Path, sources: list[str] | None = None,
                   "can pass both.", "",
                   f"![achieved bandwidth, {dtype}]({gb})", "",
                   gbps_table(res, dtype, limit), ""]
+    parts += device_section(res)
     parts += ["## Compile time and break-even", "",
               "Measured in two fresh processes sharing an empty temporary `NUMBA_CACHE_DIR`: the "
               "first compiles (cold), the second loads the cache. Compile time is first call "
