@@ -321,3 +321,61 @@ def test_state_dict_round_trip_cuda_numpy_cuda(cuda, rng):
         assert mine[i]["step"] == theirs[i]["step"] == 6
         for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
             assert_same(mine[i][key], theirs[i][key], exact_zeros=False, err_msg=key)
+
+
+# ---------------------------------------------------------------------------- the runner
+
+def test_runner_times_cuda_by_events_with_device_resident_optimizer_inputs(cb, cuda,
+                                                                           monkeypatch):
+    from kernbench.bench import runner as rn
+    from kernbench.bench.results import validate_results
+    from kernbench.bench.timing import TimingPolicy
+
+    created = []
+    real_event = cuda.event
+
+    def counted_event(*args, **kwargs):
+        created.append(1)
+        return real_event(*args, **kwargs)
+
+    monkeypatch.setattr(cuda, "event", counted_event)
+    policy = TimingPolicy(min_samples=2, max_samples=2, min_total_s=0.0, target_sample_s=1e-4,
+                          case_budget_s=1.0)
+    settings = rn.RunSettings(kernels=["adam_step", "entropy"], backends=["numpy", "cuda"],
+                              dtypes=["float32"], elements=[200], peers=False, threads=1,
+                              policy=policy, measure_compile=False, measure_bandwidth=False)
+    results = validate_results(rn.run_benchmarks(settings))
+    by = {(c["kernel"], c["target"]): c for c in results["cases"]}
+    adam, entropy = by["adam_step", "cuda"], by["entropy", "cuda"]
+    assert adam["status"] == entropy["status"] == "ok"  # validated against numpy
+    expected_timer = "simulator" if cb.simulator else "cuda-event"
+    assert adam["timer"] == entropy["timer"] == expected_timer
+    assert by["adam_step", "numpy"]["timer"] == "host" and "inputs" not in by["adam_step",
+                                                                                "numpy"]
+    # the optimizer step takes device params and grads; the information functions NumPy
+    assert (adam["inputs"], entropy["inputs"]) == ("device", "host")
+    assert adam["transfer"]["bytes"] == 2 * 200 * 4  # params and grads
+    assert entropy["transfer"]["bytes"] == 200 * 4
+    assert adam["transfer"]["host_to_device_s"] >= 0.0
+    # two events per sample and per transfer measurement, at least
+    samples = len(adam["samples_s"]) + len(entropy["samples_s"])
+    assert len(created) >= 2 * samples
+    if cb.simulator:
+        assert results["machine"]["gpu"]["available"] is False
+        assert "simulator" in results["machine"]["gpu"]["reason"]
+
+
+def test_clip_case_restores_device_grads_between_repeats(cb):
+    from kernbench.bench.workloads import WORKLOADS
+
+    case = WORKLOADS["clip_grad_norm"].make(200, "float64", seed=0)
+    assert case.placement("cuda") is not None  # the grads go to the device
+    clip = case.call("cuda", warm=False)
+    first = clip()
+    clipped = clip()  # without a reset the grads are already clipped to max_norm
+    case.reset()
+    again = clip()
+    assert first > 2 * case.max_norm
+    assert clipped == pytest.approx(case.max_norm, rel=1e-5)
+    assert again == pytest.approx(first, rel=1e-12)
+    np.testing.assert_array_equal(case.check_value("cuda")[0], first)
