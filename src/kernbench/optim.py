@@ -38,6 +38,8 @@ class Optimizer:
         self.param_groups = [self._check_hyper(dict(hyper))]
         self.defaults = dict(self.param_groups[0])
         self.state: list[dict] = [{} for _ in self._params]
+        #: What the backend derived from these params and their state (see adam_steps).
+        self._backend_cache: dict = {}
 
     # -- hooks for subclasses
     def _check_hyper(self, hyper: dict) -> dict:
@@ -198,19 +200,34 @@ class Adam(Optimizer):
         h["maximize"] = bool(h["maximize"])
         return h
 
-    def _update(self, index, param, grad, h):
-        st = self.state[index]
-        m = self._state_array(st, "exp_avg", param)
-        sq = self._state_array(st, "exp_avg_sq", param)
-        vmax = self._state_array(st, "max_exp_avg_sq", param) if h["amsgrad"] else None
-        t = st.get("step", 0) + 1
+    def step(self, grads) -> None:
+        """Update every param whose grad is not None, in place: one ``adam_steps`` call over
+        all of them, so a backend can update a whole model in one compiled call."""
+        glist = self._check_grads(grads)
+        h = self._check_hyper(dict(self.param_groups[0]))
+        todo = [i for i, g in enumerate(glist) if g is not None]
+        if not todo:
+            return
+        amsgrad = h["amsgrad"]
+        columns = ([], [], [], [], [], [])  # params, grads, exp_avg, exp_avg_sq, max, steps
+        for i in todo:
+            st, p = self.state[i], self._params[i]
+            columns[0].append(p)
+            columns[1].append(glist[i])
+            columns[2].append(self._state_array(st, "exp_avg", p))
+            columns[3].append(self._state_array(st, "exp_avg_sq", p))
+            columns[4].append(self._state_array(st, "max_exp_avg_sq", p) if amsgrad else None)
+            columns[5].append(st.get("step", 0) + 1)
         beta1, beta2 = h["betas"]
-        new = self.backend.adam_step(param, grad, m, sq, vmax, lr=h["lr"], beta1=beta1,
-                                     beta2=beta2, eps=h["eps"], weight_decay=h["weight_decay"],
-                                     decoupled=self.decoupled, amsgrad=h["amsgrad"],
-                                     maximize=h["maximize"], step=t)
-        self._adopt(index, new, self.state_arrays)
-        st["step"] = t
+        new = self.backend.adam_steps(*columns[:5], lr=h["lr"], beta1=beta1, beta2=beta2,
+                                      eps=h["eps"], weight_decay=h["weight_decay"],
+                                      decoupled=self.decoupled, amsgrad=amsgrad,
+                                      maximize=h["maximize"], steps=columns[5],
+                                      cache=self._backend_cache)
+        for j, i in enumerate(todo):
+            if new is not None:
+                self._adopt(i, new[j], self.state_arrays)
+            self.state[i]["step"] = columns[5][j]
 
 
 class AdamW(Adam):

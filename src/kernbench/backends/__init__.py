@@ -128,6 +128,24 @@ class Backend:
         """A state array of the backend's kind holding a copy of a, shaped and typed as like."""
         return np.array(a, dtype=like.dtype, copy=True)
 
+    def adam_steps(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1,
+                   beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, cache=None):
+        """One Adam step over many tensors (a model): ``adam_step`` on each, ``steps[k]`` being
+        tensor k's step count. ``max_exp_avg_sqs[k]`` is ignored without AMSGrad. ``cache`` is
+        a dict the caller keeps between steps, for a backend to remember what it derived from
+        the same tensors. A backend can override this to update all tensors in one call.
+
+        Returns None, or (for a backend with immutable arrays) one ``adam_step`` result per
+        tensor.
+        """
+        results = [self.adam_step(p, g, m, v, vm if amsgrad else None, lr=lr, beta1=beta1,
+                                  beta2=beta2, eps=eps, weight_decay=weight_decay,
+                                  decoupled=decoupled, amsgrad=amsgrad, maximize=maximize,
+                                  step=t)
+                   for p, g, m, v, vm, t in zip(params, grads, exp_avgs, exp_avg_sqs,
+                                                max_exp_avg_sqs, steps)]
+        return None if all(r is None for r in results) else results
+
     def __repr__(self) -> str:
         return f"<kernbench backend {self.name!r}>"
 

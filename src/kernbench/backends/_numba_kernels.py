@@ -24,7 +24,7 @@ import types as pytypes
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types, vectorize
+from numba import carray, njit, prange, types, vectorize
 from numba.core.cpu_options import ParallelOptions
 from numba.extending import intrinsic, overload
 
@@ -392,6 +392,48 @@ def _adam_loop(p, g, m, v, vmax, p_out, m_out, v_out, vmax_out, step_size, bc2_s
 
 
 adam_serial, adam_parallel = _twin(_adam_loop)
+
+
+@intrinsic
+def _ptr_like(typingctx, address, like):
+    """The integer ``address`` as a pointer to ``like``'s dtype (``like`` is an array)."""
+    ptr = types.CPointer(like.dtype)
+    sig = ptr(address, like)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+    return sig, codegen
+
+
+def _adam_multi(segments, task_start, addresses, step_sizes, bc2_sqrts, like, beta1,
+                one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on,
+                amsgrad, maximize):
+    """One Adam/AdamW step over many C-contiguous tensors of ``like``'s dtype, in place.
+
+    ``addresses[i]`` holds the data addresses of tensor i's (param, grad, exp_avg, exp_avg_sq,
+    max_exp_avg_sq) (the last 0 without AMSGrad); ``step_sizes[i]`` and ``bc2_sqrts[i]`` its
+    bias corrections. Task k runs the segments ``task_start[k]:task_start[k + 1]`` of
+    ``segments`` (rows of tensor, first element, length): tasks of equal element counts, so a
+    static split over threads is balanced, and one parallel region covers the whole model.
+    """
+    size = like.itemsize
+    for k in prange(task_start.size - 1):
+        for j in range(task_start[k], task_start[k + 1]):
+            i = segments[j, 0]
+            off = segments[j, 1] * size
+            n = segments[j, 2]
+            p = carray(_ptr_like(addresses[i, 0] + off, like), n)
+            g = carray(_ptr_like(addresses[i, 1] + off, like), n)
+            m = carray(_ptr_like(addresses[i, 2] + off, like), n)
+            v = carray(_ptr_like(addresses[i, 3] + off, like), n)
+            vm = carray(_ptr_like(addresses[i, 4] + off, like), n if amsgrad else 0)
+            adam_serial(p, g, m, v, vm, p, m, v, vm, step_sizes[i], bc2_sqrts[i], beta1,
+                        one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay, coupled,
+                        decay_on, amsgrad, maximize)
+
+
+adam_multi_serial, adam_multi_parallel = _twin(_adam_multi)
 
 
 def _sum_squares(x, ch):

@@ -7,6 +7,8 @@ by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels`.
 
 from __future__ import annotations
 
+import weakref
+
 import numba
 import numpy as np
 
@@ -64,6 +66,32 @@ def _empty(dtype) -> np.ndarray:
     if a is None:
         a = _EMPTY[key] = np.empty(0, dtype=key)
     return a
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def _multi_plan(sizes: list[int], chunk: int):
+    """(segments, task_start, total) for :func:`_numba_kernels._adam_multi`: the tensors laid
+    end to end and cut at every multiple of ``chunk`` elements, so every task but the last
+    covers exactly ``chunk`` elements, whichever tensors they belong to."""
+    segments = []
+    task_of = []
+    done = 0
+    for i, n in enumerate(sizes):
+        a = 0
+        while a < n:
+            task = (done + a) // chunk
+            b = min(n, (task + 1) * chunk - done)
+            segments.append((i, a, b - a))
+            task_of.append(task)
+            a = b
+        done += n
+    ntasks = -(-done // chunk)
+    task_start = np.searchsorted(np.asarray(task_of, dtype=np.int64),
+                                 np.arange(ntasks + 1)).astype(np.int64)
+    return np.asarray(segments, dtype=np.int64).reshape(-1, 3), task_start, done
 
 
 def _elementwise(serial, parallel, piece: np.ndarray):
@@ -126,6 +154,72 @@ class NumbaBackend(Backend):
             for p, g, m, v in _pieces(param, grad, exp_avg, exp_avg_sq):
                 _elementwise(K.adam_serial, K.adam_parallel, p)(p, g, m, v, empty, p, m, v, empty,
                                                                 *args)
+
+    def adam_steps(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1,
+                   beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, cache=None):
+        """Adam over many tensors: C-contiguous ones of one dtype in one compiled call (one
+        parallel region for the whole model), any others one by one through adam_step."""
+        groups: dict = {}
+        for k, p in enumerate(params):
+            arrays = (p, grads[k], exp_avgs[k], exp_avg_sqs[k])
+            if amsgrad:
+                arrays += (max_exp_avg_sqs[k],)
+            if p.size and all(a.flags.c_contiguous for a in arrays):
+                groups.setdefault(p.dtype, []).append(k)
+            else:
+                self.adam_step(p, grads[k], exp_avgs[k], exp_avg_sqs[k],
+                               max_exp_avg_sqs[k] if amsgrad else None, lr=lr, beta1=beta1,
+                               beta2=beta2, eps=eps, weight_decay=weight_decay,
+                               decoupled=decoupled, amsgrad=amsgrad, maximize=maximize,
+                               step=steps[k])
+        cache = {} if cache is None else cache
+        for dtype, ks in groups.items():
+            self._adam_group(dtype, ks, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
+                             lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize,
+                             steps, cache.setdefault(("adam", dtype), {}))
+
+    def _adam_group(self, dtype, ks, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr,
+                    beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, memo):
+        dt = dtype.type
+        state = [params[k] for k in ks] + [exp_avgs[k] for k in ks] \
+            + [exp_avg_sqs[k] for k in ks] + ([max_exp_avg_sqs[k] for k in ks] if amsgrad else [])
+        known = memo.get("state")
+        if known is None or len(known) != len(state) or any(a is not b for a, b in
+                                                            zip(known, state)):
+            n = len(ks)
+            addresses = np.zeros((n, 5), dtype=np.int64)
+            for col, arrays in enumerate((state[:n], None, state[n:2 * n], state[2 * n:3 * n],
+                                          state[3 * n:] if amsgrad else None)):
+                if arrays is not None:
+                    addresses[:, col] = [_address(a) for a in arrays]
+            memo.clear()
+            memo.update(state=state, addresses=addresses,
+                        plan=_multi_plan([params[k].size for k in ks], _CHUNK_MAX))
+        addresses = memo["addresses"]
+        glist = [grads[k] for k in ks]
+        known = memo.get("grads")  # weak: the memo must not keep last step's grads alive
+        if known is None or any(r() is not g for r, g in zip(known, glist)):
+            addresses[:, 1] = [_address(g) for g in glist]
+            memo["grads"] = [weakref.ref(g) for g in glist]
+        per_step = {}
+        step_sizes = np.empty(len(ks), dtype=dtype)
+        bc2_sqrts = np.empty(len(ks), dtype=dtype)
+        for j, k in enumerate(ks):
+            sc = per_step.get(steps[k])
+            if sc is None:
+                sc = per_step[steps[k]] = adam_scalars(lr, beta1, beta2, steps[k], weight_decay,
+                                                       decoupled)
+            step_sizes[j] = sc.step_size
+            bc2_sqrts[j] = sc.bias_correction2_sqrt
+        segments, task_start, total = memo["plan"]
+        coupled = (not decoupled) and weight_decay != 0
+        decay_on = bool(decoupled) and sc.decay_factor != 1.0
+        kernel = K.adam_multi_parallel if total * dtype.itemsize >= PARALLEL_MIN_BYTES \
+            else K.adam_multi_serial
+        kernel(segments, task_start, addresses, step_sizes, bc2_sqrts, _empty(dtype), dt(beta1),
+               dt(sc.one_minus_beta1), dt(beta2), dt(sc.one_minus_beta2), dt(eps),
+               dt(weight_decay), dt(sc.decay_factor), coupled, decay_on, bool(amsgrad),
+               bool(maximize))
 
     def sum_squares(self, x) -> float:
         total = 0.0
