@@ -11,8 +11,9 @@ For one case (a kernel at one size and dtype) the runner
    the device where their API takes device arrays (:mod:`kernbench.bench.device`); the
    host-device transfers of a case's inputs are timed apart and recorded beside;
 4. records one entry per target with its status: ``ok``, ``skipped`` (a time budget),
-   ``unavailable`` (a peer's library is missing), ``failed`` (it raised), ``wrong-result``
-   (validation failed) or ``timeout``. A failure never stops the run.
+   ``unavailable`` (a backend or peer cannot run here: a library or a GPU is missing),
+   ``failed`` (it raised), ``wrong-result`` (validation failed) or ``timeout``. A failure never
+   stops the run.
 
 Every target but the numpy reference runs under a time budget per call: the ``python`` backend
 under ``python_budget_s`` (its cost per element first estimated by one call at 1e3 elements),
