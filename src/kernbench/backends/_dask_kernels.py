@@ -10,6 +10,13 @@ can recompute lost chunks), but without fresh allocations in the steady state: o
 from a worker-local pool of buffers, and a buffer is reused only once nothing but the pool
 references it (Dask has released the key that held it). So step t+1 writes into the memory
 of step t-1, as a double-buffered in-place update would, and no page is faulted in anew.
+
+One task updates every array of a chunk: it takes the chunk's state as one sequence
+``(param, *state)`` (the previous step's result, a tuple, or the chunks of separate arrays)
+and returns the new state as one tuple, so the next step's task depends on one key per chunk
+and a step is one round of tasks. A state entry may be :data:`ZEROS`: the task makes the
+zero chunk itself, where the param chunk lives, instead of a task of its own placing it
+anywhere.
 """
 
 from __future__ import annotations
@@ -87,15 +94,36 @@ def _delay():
         time.sleep(CHUNK_DELAY)
 
 
-def adam_chunk(p, g, m, v, vmax, scalars, flags):
-    """(new p, new m, new v, new vmax or None) of one chunk; the inputs are not modified."""
+class ZeroState:
+    """Stands for a state chunk of zeros that the optimizer task makes itself."""
+
+    def __repr__(self) -> str:
+        return "ZEROS"
+
+
+ZEROS = ZeroState()
+
+
+def _state_in(x, like: np.ndarray):
+    """A state chunk as a flat array: x itself, or zeros for :data:`ZEROS`."""
+    if isinstance(x, ZeroState):
+        return np.zeros(like.size, dtype=like.dtype)
+    return _flat(x)
+
+
+def adam_chunk(state, g, scalars, flags):
+    """One Adam step of a chunk: state (p, m, v, vmax or None) -> the new state, as a tuple.
+
+    The inputs are not modified."""
     _delay()
+    p, m, v, vmax = state
     shape, dt, n = p.shape, p.dtype, p.size
-    pf, gf, mf, vf = _flat(p), _flat(g), _flat(m), _flat(v)
+    pf, gf = _flat(p), _flat(g)
+    mf, vf = _state_in(m, pf), _state_in(v, pf)
     po, mo, vo = _buffer(n, dt), _buffer(n, dt), _buffer(n, dt)
     amsgrad = flags[2]
     if amsgrad:
-        vmf = _flat(vmax)
+        vmf = _state_in(vmax, pf)
         vmo = _buffer(n, dt)
     else:
         vmf = vmo = pf[:0]
@@ -105,15 +133,19 @@ def adam_chunk(p, g, m, v, vmax, scalars, flags):
             vmo.reshape(shape) if amsgrad else None)
 
 
-def sgd_chunk(p, g, b, scalars, flags):
-    """(new p, new momentum buffer or None) of one chunk; the inputs are not modified."""
+def sgd_chunk(state, g, scalars, flags):
+    """One SGD step of a chunk: state (p, momentum buffer or None) -> the new state, a tuple.
+
+    The inputs are not modified; the first step with momentum starts the buffer from the grad
+    and never reads the old one."""
     _delay()
+    p, b = state
     shape, dt, n = p.shape, p.dtype, p.size
     pf, gf = _flat(p), _flat(g)
     po = _buffer(n, dt)
     has_mom = flags[1]
     if has_mom:
-        bf = _flat(b) if b is not None else pf[:0]
+        bf = pf[:0] if b is None or flags[4] else _state_in(b, pf)  # flags[4]: first step
         bo = _buffer(n, dt)
     else:
         bf = bo = pf[:0]
@@ -146,9 +178,8 @@ def cosine_chunk(steps, total, lr_max, lr_min):
 
 @njit(cache=True, error_model="numpy")
 def _entropy_parts(x, out):
-    buf = np.empty(K._BLK)
     for r in range(x.shape[0]):
-        s, a, neg = K._entropy_span(x[r], buf)
+        s, a, neg = K._entropy_span(x[r])
         out[r, 0, 0] = s
         out[r, 0, 1] = a
         out[r, 0, 2] = neg
@@ -156,9 +187,8 @@ def _entropy_parts(x, out):
 
 @njit(cache=True, error_model="numpy")
 def _pq_parts(p, q, kl, out):
-    buf = np.empty(K._BLK)
     for r in range(p.shape[0]):
-        sp, sq, negp, negq, b = K._pq_span(p[r], q[r], buf, kl)
+        sp, sq, negp, negq, b = K._pq_span(p[r], q[r], kl)
         out[r, 0, 0] = sp
         out[r, 0, 1] = sq
         out[r, 0, 2] = negp
@@ -178,12 +208,11 @@ def _js_sum_parts(p, q, out):
 
 @njit(cache=True, error_model="numpy")
 def _js_term_parts(p, q, sums, out):
-    buf = np.empty(K._BLK)
     for r in range(p.shape[0]):
         sp = sums[r, 0]
         sq = sums[r, 1]
         if sp > 0.0 and sq > 0.0 and np.isfinite(sp) and np.isfinite(sq):
-            out[r, 0, 0] = K._js_span(p[r], q[r], sp, sq, buf)
+            out[r, 0, 0] = K._js_span(p[r], q[r], sp, sq)
         else:
             out[r, 0, 0] = np.nan
 
@@ -279,8 +308,7 @@ def joint_combine(*parts):
 
 @njit(cache=True, error_model="numpy")
 def xlogx_sum(v):
-    buf = np.empty(K._BLK)
-    return K._entropy_span(v, buf)[1]
+    return K._entropy_span(v)[1]
 
 
 # ---------------------------------------------------------------------------- row-wise kernels

@@ -1,13 +1,13 @@
 """Compiled kernels of the ``numba`` backend; the host side is :mod:`numba_backend`.
 
-Every kernel is compiled with ``cache=True`` and ``error_model="numpy"`` and without fastmath,
-so inf and nan survive exactly. Three techniques carry the speed:
+Every kernel is compiled with ``cache=True`` and ``error_model="numpy"`` and without blanket
+fastmath, so inf and nan survive exactly. Three techniques carry the speed:
 
 * ``_log`` and ``_exp`` are fdlibm's algorithms (range reduction plus polynomial, < 1 ulp) on
   raw float bits, so a loop calling them vectorizes; libm's ``math.log`` is a scalar call.
-* Float reductions do not vectorize without reassociation, which only fastmath would allow.
-  So the terms of a block of ``_BLK`` elements are written to an L1-resident scratch buffer by
-  a vectorizable loop, then summed with eight independent accumulators (``_sum8``).
+* Float reductions do not vectorize without reassociation. The fused reduction loops (one
+  pass computing every sum a kernel needs) are compiled with fastmath's ``reassoc`` flag
+  alone (``_SUM_OPTS``): lanes of partial sums, no assumption about inf or nan.
 * Loop-invariant flags are plain arguments tested inside the loop: LLVM unswitches those loops
   (measured: no cost against a flag-free loop), so one loop body serves every option.
 
@@ -30,9 +30,15 @@ from numba.extending import intrinsic, overload
 
 # nogil: a dask worker running chunk tasks on threads keeps them in parallel.
 _OPTS = dict(cache=True, error_model="numpy", nogil=True)
+#: The fused reduction loops add fastmath's reassociation flag and nothing else: LLVM may then
+#: split a sum into vector lanes (a reordering of the additions, as NumPy's pairwise sum also
+#: makes), while no-nans/no-infs stay off, so inf and nan propagate exactly. The log and exp
+#: they call are separate functions compiled without the flag; LLVM inlines them with their
+#: own instructions' flags, so their rounding is the tested one.
+_SUM_OPTS = dict(_OPTS, fastmath={"reassoc"})
 
-#: Elements per scratch block: 4 KiB of float64, so the block stays in L1 between the term
-#: loop and the summing loop.
+#: Elements per scratch block of the joint-table kernel: 4 KiB of float64, so the block stays
+#: in L1 between the term loop and the summing loop.
 _BLK = 512
 
 _NAN = math.nan
@@ -115,7 +121,7 @@ _P5 = 4.13813679705723846039e-08
 _MIN_NORMAL = 2.2250738585072014e-308
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _log(x):
     """Natural log of a float64 (fdlibm ``__ieee754_log``), branch-free so that loops vectorize.
 
@@ -150,7 +156,7 @@ def _log(x):
     return r
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _exp(x):
     """exp of a float64 (fdlibm ``__ieee754_exp``), branch-free so that loops vectorize.
 
@@ -190,7 +196,7 @@ _F32_TWO = np.float32(2.0)
 _F32_ZERO = np.float32(0.0)
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _expf(x):
     """exp of a float32 in float32 arithmetic (fdlibm ``__ieee754_expf``, < 1 ulp).
 
@@ -220,7 +226,7 @@ def _exp_native(x):
     """exp in the precision of ``x``: :func:`_expf` for float32, :func:`_exp` otherwise."""
 
 
-@overload(_exp_native, inline="always")
+@overload(_exp_native)
 def _exp_native_impl(x):
     if x == types.float32:
         return lambda x: _expf(x)
@@ -231,7 +237,7 @@ def _cast_like(a, v):
     """The float ``v`` in the dtype of array ``a`` (float32 arrays get float32 arithmetic)."""
 
 
-@overload(_cast_like, inline="always")
+@overload(_cast_like)
 def _cast_like_impl(a, v):
     if a.dtype == types.float32:
         return lambda a, v: np.float32(v)
@@ -326,14 +332,6 @@ def _max8(a):
     m4 = m6 if m6 > m4 else m4
     m0 = m4 if m4 > m0 else m0
     return np.float64(m0)
-
-
-@njit(**_OPTS)
-def _count_neg(a):
-    c = 0
-    for i in range(a.size):
-        c += a[i] < 0
-    return c
 
 
 # ---------------------------------------------------------------------------- optimizers
@@ -478,70 +476,72 @@ def cosine_schedule(steps, total, lr_max, lr_min):
 # same bits.
 
 @njit(**_OPTS)
-def _status(neg, total, invalid, zero):
+def _status(neg, total):
+    """1 (invalid: a negative entry, or a sum that is not finite), 2 (sums to zero) or 0 (ok):
+    the contract's status of p; add 2 for q. Callers pass no constants: numba compiles a
+    function once more for every distinct constant argument."""
     if neg > 0 or not np.isfinite(total):
-        return invalid
+        return 1
     if total == 0.0:
-        return zero
+        return 2
     return 0
 
 
-@njit(**_OPTS)
-def _entropy_span(x, buf):
-    """(sum x, sum_{x>0} x log x, count of x < 0) over a 1-D span."""
+@njit(**_SUM_OPTS)
+def _entropy_span(x):
+    """(sum x, sum_{x>0} x log x, count of x < 0) over a 1-D span, in one vectorized pass."""
     s = 0.0
     a = 0.0
     neg = 0
-    n = x.size
-    for off in range(0, n, _BLK):
-        m = min(_BLK, n - off)
-        xb = x[off:off + m]
-        for j in range(m):
-            v = np.float64(xb[j])
-            neg += v < 0.0
-            buf[j] = v * _log(v) if v > 0.0 else 0.0
-        s += _sum8(xb)
-        a += _sum8(buf[:m])
+    for j in range(x.size):
+        v = np.float64(x[j])
+        s += v
+        neg += v < 0.0
+        a += v * _log(v) if v > 0.0 else 0.0
     return s, a, neg
 
 
 @njit(**_OPTS)
 def _entropy_final(s, a, neg):
-    st = _status(neg, s, 1, 2)
+    st = _status(neg, s)
     h = (s * _log(s) - a) / s
     return (h if h > 0.0 else 0.0), st
 
 
 @njit(**_OPTS)
-def _entropy_rows_task(x, r0, r1, values, status):
-    buf = np.empty(_BLK)
-    for r in range(r0, r1):
-        s, a, neg = _entropy_span(x[r], buf)
-        values[r], status[r] = _entropy_final(s, a, neg)
+def _span_task(t, rows_per_task, nch, ch, rows, n):
+    """(first row, last row + 1, chunk index, first column, last column + 1) of task t: whole
+    rows in groups of ``rows_per_task`` when a row is one chunk (nch == 1), else one chunk of
+    ``ch`` columns of one row."""
+    r0 = (t // nch) * rows_per_task
+    c = t % nch
+    a0 = c * ch
+    return r0, min(rows, r0 + rows_per_task), c, a0, min(n, a0 + ch)
 
 
 @njit(**_OPTS)
-def _entropy_chunk_task(x, r, c, ch, part):
-    buf = np.empty(_BLK)
-    a0 = c * ch
-    s, a, neg = _entropy_span(x[r, a0:min(x.shape[1], a0 + ch)], buf)
-    part[r, c, 0] = s
-    part[r, c, 1] = a
-    part[r, c, 2] = neg
+def _task_count(rows, n, rows_per_task, ch):
+    """(tasks, chunks per row) of a row kernel; rows_per_task must be 1 when rows are cut."""
+    nch = (n + ch - 1) // ch if n > ch else 1
+    return ((rows + rows_per_task - 1) // rows_per_task) * nch, nch
+
+
+@njit(**_OPTS)
+def _entropy_task(x, t, rows_per_task, nch, ch, part):
+    r0, r1, c, a0, a1 = _span_task(t, rows_per_task, nch, ch, x.shape[0], x.shape[1])
+    for r in range(r0, r1):
+        s, a, neg = _entropy_span(x[r, a0:a1])
+        part[r, c, 0] = s
+        part[r, c, 1] = a
+        part[r, c, 2] = neg
 
 
 def _entropy_rows(x, values, status, rows_per_task, ch):
     R, n = x.shape
-    if n <= ch:
-        ntasks = (R + rows_per_task - 1) // rows_per_task
-        for t in prange(ntasks):
-            r0 = t * rows_per_task
-            _entropy_rows_task(x, r0, min(R, r0 + rows_per_task), values, status)
-        return
-    nch = (n + ch - 1) // ch
+    ntasks, nch = _task_count(R, n, rows_per_task, ch)
     part = np.empty((R, nch, 3))
-    for t in prange(R * nch):
-        _entropy_chunk_task(x, t // nch, t % nch, ch, part)
+    for t in prange(ntasks):
+        _entropy_task(x, t, rows_per_task, nch, ch, part)
     for r in range(R):
         s = 0.0
         a = 0.0
@@ -556,40 +556,33 @@ def _entropy_rows(x, values, status, rows_per_task, ch):
 entropy_rows_serial, entropy_rows_parallel = _twin(_entropy_rows)
 
 
-@njit(**_OPTS)
-def _pq_span(p, q, buf, kl):
+@njit(**_SUM_OPTS)
+def _pq_span(p, q, kl):
     """(sum p, sum q, negatives in p, in q, sum_{p>0} of p log q (CE) or p log(p/q) (KL))."""
     sp = 0.0
     sq = 0.0
     b = 0.0
     negp = 0
     negq = 0
-    n = p.size
-    for off in range(0, n, _BLK):
-        m = min(_BLK, n - off)
-        pb = p[off:off + m]
-        qb = q[off:off + m]
-        for j in range(m):
-            pv = np.float64(pb[j])
-            qv = np.float64(qb[j])
-            negp += pv < 0.0
-            negq += qv < 0.0
-            if kl:
-                t = pv * _log(pv / qv)
-            else:
-                t = pv * _log(qv)
-            buf[j] = t if pv > 0.0 else 0.0
-        sp += _sum8(pb)
-        sq += _sum8(qb)
-        b += _sum8(buf[:m])
+    for j in range(p.size):
+        pv = np.float64(p[j])
+        qv = np.float64(q[j])
+        sp += pv
+        sq += qv
+        negp += pv < 0.0
+        negq += qv < 0.0
+        t = pv * _log(pv / qv if kl else qv)
+        b += t if pv > 0.0 else 0.0
     return sp, sq, negp, negq, b
 
 
 @njit(**_OPTS)
 def _pq_status(sp, sq, negp, negq):
-    st = _status(negp, sp, 1, 2)
+    st = _status(negp, sp)
     if st == 0:
-        st = _status(negq, sq, 3, 4)
+        st = _status(negq, sq)
+        if st != 0:
+            st += 2
     return st
 
 
@@ -605,38 +598,23 @@ def _pq_final(sp, sq, negp, negq, b, kl):
 
 
 @njit(**_OPTS)
-def _pq_rows_task(p, q, r0, r1, values, status, kl):
-    buf = np.empty(_BLK)
+def _pq_task(p, q, t, rows_per_task, nch, ch, part, kl):
+    r0, r1, c, a0, a1 = _span_task(t, rows_per_task, nch, ch, p.shape[0], p.shape[1])
     for r in range(r0, r1):
-        sp, sq, negp, negq, b = _pq_span(p[r], q[r], buf, kl)
-        values[r], status[r] = _pq_final(sp, sq, negp, negq, b, kl)
-
-
-@njit(**_OPTS)
-def _pq_chunk_task(p, q, r, c, ch, part, kl):
-    buf = np.empty(_BLK)
-    a0 = c * ch
-    a1 = min(p.shape[1], a0 + ch)
-    sp, sq, negp, negq, b = _pq_span(p[r, a0:a1], q[r, a0:a1], buf, kl)
-    part[r, c, 0] = sp
-    part[r, c, 1] = sq
-    part[r, c, 2] = negp
-    part[r, c, 3] = negq
-    part[r, c, 4] = b
+        sp, sq, negp, negq, b = _pq_span(p[r, a0:a1], q[r, a0:a1], kl)
+        part[r, c, 0] = sp
+        part[r, c, 1] = sq
+        part[r, c, 2] = negp
+        part[r, c, 3] = negq
+        part[r, c, 4] = b
 
 
 def _pq_rows(p, q, values, status, rows_per_task, ch, kl):
     R, n = p.shape
-    if n <= ch:
-        ntasks = (R + rows_per_task - 1) // rows_per_task
-        for t in prange(ntasks):
-            r0 = t * rows_per_task
-            _pq_rows_task(p, q, r0, min(R, r0 + rows_per_task), values, status, kl)
-        return
-    nch = (n + ch - 1) // ch
+    ntasks, nch = _task_count(R, n, rows_per_task, ch)
     part = np.empty((R, nch, 5))
-    for t in prange(R * nch):
-        _pq_chunk_task(p, q, t // nch, t % nch, ch, part, kl)
+    for t in prange(ntasks):
+        _pq_task(p, q, t, rows_per_task, nch, ch, part, kl)
     for r in range(R):
         sp = 0.0
         sq = 0.0
@@ -655,28 +633,34 @@ def _pq_rows(p, q, values, status, rows_per_task, ch, kl):
 pq_rows_serial, pq_rows_parallel = _twin(_pq_rows)
 
 
-@njit(**_OPTS)
+@njit(**_SUM_OPTS)
 def _js_sums(p, q):
-    return _sum8(p), _sum8(q), _count_neg(p), _count_neg(q)
+    """(sum p, sum q, negatives in p, in q) over a span."""
+    sp = 0.0
+    sq = 0.0
+    negp = 0
+    negq = 0
+    for j in range(p.size):
+        pv = np.float64(p[j])
+        qv = np.float64(q[j])
+        sp += pv
+        sq += qv
+        negp += pv < 0.0
+        negq += qv < 0.0
+    return sp, sq, negp, negq
 
 
-@njit(**_OPTS)
-def _js_span(p, q, sp, sq, buf):
+@njit(**_SUM_OPTS)
+def _js_span(p, q, sp, sq):
     """sum over the span of pn log(pn/m) [pn>0] + qn log(qn/m) [qn>0], m = pn/2 + qn/2."""
     acc = 0.0
-    n = p.size
-    for off in range(0, n, _BLK):
-        m = min(_BLK, n - off)
-        pb = p[off:off + m]
-        qb = q[off:off + m]
-        for j in range(m):
-            pn = np.float64(pb[j]) / sp
-            qn = np.float64(qb[j]) / sq
-            mid = 0.5 * pn + 0.5 * qn
-            tp = pn * _log(pn / mid) if pn > 0.0 else 0.0
-            tq = qn * _log(qn / mid) if qn > 0.0 else 0.0
-            buf[j] = tp + tq
-        acc += _sum8(buf[:m])
+    for j in range(p.size):
+        pn = np.float64(p[j]) / sp
+        qn = np.float64(q[j]) / sq
+        mid = 0.5 * pn + 0.5 * qn
+        tp = pn * _log(pn / mid)
+        tq = qn * _log(qn / mid)
+        acc += (tp if pn > 0.0 else 0.0) + (tq if qn > 0.0 else 0.0)
     return acc
 
 
@@ -690,60 +674,46 @@ def _js_final(acc):
     return js
 
 
-
 @njit(**_OPTS)
-def _js_rows_task(p, q, r0, r1, values, status):
-    buf = np.empty(_BLK)
+def _js_sums_task(p, q, t, rows_per_task, nch, ch, part):
+    r0, r1, c, a0, a1 = _span_task(t, rows_per_task, nch, ch, p.shape[0], p.shape[1])
     for r in range(r0, r1):
-        pr = p[r]
-        qr = q[r]
-        sp, sq, negp, negq = _js_sums(pr, qr)
-        st = _pq_status(sp, sq, negp, negq)
-        status[r] = st
-        values[r] = _js_final(_js_span(pr, qr, sp, sq, buf)) if st == 0 else _NAN
+        part[r, c, 0], part[r, c, 1], part[r, c, 2], part[r, c, 3] = \
+            _js_sums(p[r, a0:a1], q[r, a0:a1])
 
 
 @njit(**_OPTS)
-def _js_sums_task(p, q, r, c, ch, part):
-    a0 = c * ch
-    a1 = min(p.shape[1], a0 + ch)
-    sp, sq, negp, negq = _js_sums(p[r, a0:a1], q[r, a0:a1])
-    part[r, c, 0] = sp
-    part[r, c, 1] = sq
-    part[r, c, 2] = negp
-    part[r, c, 3] = negq
-
-
-@njit(**_OPTS)
-def _js_terms_task(p, q, r, c, ch, sums, part):
-    buf = np.empty(_BLK)
-    a0 = c * ch
-    a1 = min(p.shape[1], a0 + ch)
-    part[r, c, 4] = _js_span(p[r, a0:a1], q[r, a0:a1], sums[r, 0], sums[r, 1], buf)
+def _js_terms_task(p, q, t, rows_per_task, nch, ch, part):
+    """The terms of the task's spans, for rows whose status (part[r, 0, 5]) is 0."""
+    r0, r1, c, a0, a1 = _span_task(t, rows_per_task, nch, ch, p.shape[0], p.shape[1])
+    for r in range(r0, r1):
+        if part[r, 0, 5] == 0.0:
+            part[r, c, 4] = _js_span(p[r, a0:a1], q[r, a0:a1], part[r, 0, 6], part[r, 0, 7])
 
 
 def _js_rows(p, q, values, status, rows_per_task, ch):
     R, n = p.shape
-    if n <= ch:
-        ntasks = (R + rows_per_task - 1) // rows_per_task
-        for t in prange(ntasks):
-            r0 = t * rows_per_task
-            _js_rows_task(p, q, r0, min(R, r0 + rows_per_task), values, status)
-        return
-    nch = (n + ch - 1) // ch
-    part = np.empty((R, nch, 5))
-    for t in prange(R * nch):
-        _js_sums_task(p, q, t // nch, t % nch, ch, part)
-    sums = np.zeros((R, 4))
+    ntasks, nch = _task_count(R, n, rows_per_task, ch)
+    part = np.zeros((R, nch, 8))  # per chunk: sums (4), terms; per row: status, sp, sq
+    for t in prange(ntasks):
+        _js_sums_task(p, q, t, rows_per_task, nch, ch, part)
     for r in range(R):
+        sp = 0.0
+        sq = 0.0
+        negp = 0.0
+        negq = 0.0
         for c in range(nch):
-            for k in range(4):
-                sums[r, k] += part[r, c, k]
-        status[r] = _pq_status(sums[r, 0], sums[r, 1], sums[r, 2], sums[r, 3])
-    for t in prange(R * nch):
-        r = t // nch
-        if status[r] == 0:
-            _js_terms_task(p, q, r, t % nch, ch, sums, part)
+            sp += part[r, c, 0]
+            sq += part[r, c, 1]
+            negp += part[r, c, 2]
+            negq += part[r, c, 3]
+        st = _pq_status(sp, sq, negp, negq)
+        status[r] = st
+        part[r, 0, 5] = st
+        part[r, 0, 6] = sp
+        part[r, 0, 7] = sq
+    for t in prange(ntasks):
+        _js_terms_task(p, q, t, rows_per_task, nch, ch, part)
     for r in range(R):
         if status[r] != 0:
             values[r] = _NAN
@@ -814,9 +784,8 @@ def _joint_terms(x, ntasks):
         a += part[t, 1]
         rr += part[t, 2]
         neg += part[t, 3]
-    buf = np.empty(_BLK)
-    cc = _entropy_span(col, buf)[1]
-    return s, a, rr, cc, _status(neg, s, 1, 2)
+    cc = _entropy_span(col)[1]
+    return s, a, rr, cc, _status(neg, s)
 
 
 joint_terms_serial, joint_terms_parallel = _twin(_joint_terms)
@@ -842,54 +811,55 @@ def _fill_nan(out):
         out[j] = _NAN
 
 
-@njit(**_OPTS)
-def _exp_store_span(x, mx, temperature, out, buf):
-    """out = exp((x - mx) / T) in x's precision; returns the float64 sum of what was stored."""
+#: Elements whose exps _exp_sum adds in x's own precision before adding that partial sum in
+#: float64: float32 accumulators keep the loop at sixteen float32 lanes (float64 ones would
+#: halve the lanes of the exps too, measured 1.8x slower), and 1024 terms spread over LLVM's
+#: vector-lane accumulators lose nothing the float32 exps have not already rounded.
+_EXP_BLK = 1024
+
+
+@njit(**_SUM_OPTS)
+def _exp_sum(x, mx, inv_t, out, store):
+    """float64 sum of exp((x - mx) * inv_t) over a span, in one vectorized pass; the exps are
+    computed in x's precision and, when ``store``, written to out.
+
+    The temperature enters as its reciprocal: a multiply costs a cycle where a divide (or a
+    second loop-invariant flag, which LLVM then no longer unswitches) costs the loop its
+    speed. For T = 1 the multiply is exact.
+    """
     mxt = _cast_like(x, mx)
-    tt = _cast_like(x, temperature)
-    scaled = temperature != 1.0
+    it = _cast_like(x, inv_t)
     s = 0.0
     n = x.size
-    for off in range(0, n, _BLK):
-        m = min(_BLK, n - off)
-        xb = x[off:off + m]
-        ob = out[off:off + m]
-        for j in range(m):
-            z = xb[j] - mxt
-            if scaled:
-                z = z / tt
-            e = _exp_native(z)
-            buf[j] = e
-            ob[j] = e
-        s += _sum8(buf[:m])
+    for off in range(0, n, _EXP_BLK):
+        # slices, indexed from 0: an index that starts at ``off`` could be negative as far as
+        # LLVM knows, and numba's wraparound for negative indexes then stops vectorization
+        xb = x[off:min(n, off + _EXP_BLK)]
+        ob = out[off:off + xb.size] if store else out[:0]
+        bs = _cast_like(x, 0.0)
+        for j in range(xb.size):
+            e = _exp_native((xb[j] - mxt) * it)
+            if store:
+                ob[j] = e
+            bs += e
+        s += np.float64(bs)
+    return s
+
+
+@njit(**_SUM_OPTS)
+def _sum_span(x):
+    """float64 sum of a span, vectorized."""
+    s = 0.0
+    for j in range(x.size):
+        s += np.float64(x[j])
     return s
 
 
 @njit(**_OPTS)
-def _exp_sum_span(x, mx, temperature, buf):
-    """float64 sum of exp((x - mx) / T) over the span, the exps in x's precision."""
-    mxt = _cast_like(x, mx)
-    tt = _cast_like(x, temperature)
-    scaled = temperature != 1.0
-    s = 0.0
-    n = x.size
-    for off in range(0, n, _BLK):
-        m = min(_BLK, n - off)
-        xb = x[off:off + m]
-        for j in range(m):
-            z = xb[j] - mxt
-            if scaled:
-                z = z / tt
-            buf[j] = _exp_native(z)
-        s += _sum8(buf[:m])
-    return s
-
-
-@njit(**_OPTS)
-def _divide_span(out, s):
-    st = _cast_like(out, s)  # divide in out's precision: float32 keeps sixteen lanes
+def _scale_span(out, factor):
+    f = _cast_like(out, factor)  # in out's precision: float32 keeps sixteen lanes
     for j in range(out.size):
-        out[j] = out[j] / st
+        out[j] = out[j] * f
 
 
 @njit(**_OPTS)
@@ -903,137 +873,116 @@ def _log_softmax_span(x, mx, temperature, lse, out):
 
 
 @njit(**_OPTS)
-def _softmax_rows_task(x, temperature, out, r0, r1, log):
-    buf = np.empty(_BLK, x.dtype)  # the exps, in x's precision
-    for r in range(r0, r1):
-        xr = x[r]
-        orow = out[r]
-        mx = _max8(xr)
-        if mx == _INF or mx == -_INF:  # +inf logit, or only -inf / nan
-            _fill_nan(orow)
-            continue
-        if log:
-            s = _exp_sum_span(xr, mx, temperature, buf)
-            if s != s:
-                _fill_nan(orow)
-            else:
-                _log_softmax_span(xr, mx, temperature, _log(s), orow)
-        else:
-            s = _exp_store_span(xr, mx, temperature, orow, buf)
-            if s != s:
-                _fill_nan(orow)
-            else:
-                _divide_span(orow, s)
+def _has_nan(x):
+    for j in range(x.size):
+        if x[j] != x[j]:
+            return True
+    return False
 
 
 @njit(**_OPTS)
-def _softmax_chunk_task(x, temperature, out, r, c, ch, stage, rowstat, part, log):
-    """One chunk of one long row, at one of three stages: max, exp-sum, write."""
-    a0 = c * ch
-    a1 = min(x.shape[1], a0 + ch)
-    xs = x[r, a0:a1]
-    out_span = out[r, a0:a1]
-    if stage == 0:
-        part[r, c] = _max8(xs)
-    elif stage == 1:
-        buf = np.empty(_BLK, x.dtype)
-        if log:
-            part[r, c] = _exp_sum_span(xs, rowstat[r, 0], temperature, buf)
+def _softmax_task(x, temperature, out, t, rows_per_task, nch, ch, part, log):
+    """First pass of task t of a softmax over rows (see :func:`_span_task`): a whole row is
+    done at once (max, exps and their sum, then the division or the log form); a chunk of a
+    long row stores its max, its sum of exp((x - max_c) / T) and (softmax) those exps, for
+    :func:`_softmax_finish`."""
+    r0, r1, c, a0, a1 = _span_task(t, rows_per_task, nch, ch, x.shape[0], x.shape[1])
+    for r in range(r0, r1):
+        xs = x[r, a0:a1]
+        os = out[r, a0:a1]
+        mx = _max8(xs)  # nan ignored: a nan makes the sum nan below
+        if nch == 1:
+            if mx == _INF or mx == -_INF:  # +inf logit, or only -inf / nan
+                _fill_nan(os)
+                continue
+            total = _exp_sum(xs, mx, 1.0 / temperature, os, not log)
+            if total != total:
+                _fill_nan(os)
+            elif log:
+                _log_softmax_span(xs, mx, temperature, _log(total), os)
+            else:
+                _scale_span(os, 1.0 / total)
+            continue
+        part[r, c, 0] = mx
+        if mx == -_INF:  # only -inf (exps of 0) or nan here
+            part[r, c, 1] = _NAN if _has_nan(xs) else 0.0
+            if not log:
+                os[:] = 0.0
+        elif mx == _INF:
+            part[r, c, 1] = _NAN
         else:
-            part[r, c] = _exp_store_span(xs, rowstat[r, 0], temperature, out_span, buf)
-    else:
-        s = rowstat[r, 1]
-        if s != s:
-            _fill_nan(out_span)
-        elif log:
-            _log_softmax_span(xs, rowstat[r, 0], temperature, _log(s), out_span)
-        else:
-            _divide_span(out_span, s)
+            part[r, c, 1] = _exp_sum(xs, mx, 1.0 / temperature, os, not log)
+
+
+@njit(**_OPTS)
+def _softmax_finish(x, temperature, out, t, rows_per_task, nch, ch, part, log):
+    """Second pass over chunk t of a long row: rescale its stored exps by
+    exp((max_c - M) / T) / S, or write the log form, from the row's max M and sum S in
+    part[r, 0, 2:4] (S nan: the row comes out nan)."""
+    r, _, c, a0, a1 = _span_task(t, rows_per_task, nch, ch, x.shape[0], x.shape[1])
+    os = out[r, a0:a1]
+    total = part[r, 0, 3]
+    if total != total:
+        _fill_nan(os)
+    elif log:
+        _log_softmax_span(x[r, a0:a1], part[r, 0, 2], temperature, _log(total), os)
+    elif part[r, c, 0] != -_INF:
+        _scale_span(os, _exp((part[r, c, 0] - part[r, 0, 2]) / temperature) / total)
 
 
 def _softmax_rows(x, temperature, out, rows_per_task, ch, log):
     R, n = x.shape
-    if n <= ch:
-        ntasks = (R + rows_per_task - 1) // rows_per_task
-        for t in prange(ntasks):
-            r0 = t * rows_per_task
-            _softmax_rows_task(x, temperature, out, r0, min(R, r0 + rows_per_task), log)
+    ntasks, nch = _task_count(R, n, rows_per_task, ch)
+    part = np.empty((R, nch, 4))  # per chunk: max, sum of exps; per row (chunk 0): M, S
+    for t in prange(ntasks):
+        _softmax_task(x, temperature, out, t, rows_per_task, nch, ch, part, log)
+    if nch == 1:
         return
-    nch = (n + ch - 1) // ch
-    part = np.empty((R, nch))
-    rowstat = np.empty((R, 2))  # row max, then the sum of exps (nan: the row comes out nan)
-    for t in prange(R * nch):
-        _softmax_chunk_task(x, temperature, out, t // nch, t % nch, ch, 0, rowstat, part, log)
     for r in range(R):
         mx = -_INF
         for c in range(nch):
-            if part[r, c] > mx:
-                mx = part[r, c]
-        rowstat[r, 0] = mx
-        rowstat[r, 1] = _NAN if (mx == _INF or mx == -_INF) else 0.0
-    for t in prange(R * nch):
-        r = t // nch
-        if rowstat[r, 1] == 0.0:
-            _softmax_chunk_task(x, temperature, out, r, t % nch, ch, 1, rowstat, part, log)
-    for r in range(R):
-        if rowstat[r, 1] == 0.0:
-            s = 0.0
-            for c in range(nch):
-                s += part[r, c]
-            rowstat[r, 1] = s
-    for t in prange(R * nch):
-        _softmax_chunk_task(x, temperature, out, t // nch, t % nch, ch, 2, rowstat, part, log)
+            if part[r, c, 0] > mx:
+                mx = part[r, c, 0]
+        total = 0.0
+        for c in range(nch):
+            sc = part[r, c, 1]
+            if sc != 0.0 or sc != sc:
+                total += sc * _exp((part[r, c, 0] - mx) / temperature)
+        part[r, 0, 2] = mx
+        part[r, 0, 3] = _NAN if (mx == _INF or mx == -_INF) else total
+    for t in prange(ntasks):
+        _softmax_finish(x, temperature, out, t, rows_per_task, nch, ch, part, log)
 
 
 softmax_rows_serial, softmax_rows_parallel = _twin(_softmax_rows)
 
 
 @njit(**_OPTS)
-def _ce_logits_row(x, y, eps, buf):
-    """Loss of one row, reading it once: an online logsumexp over blocks of _BLK logits.
-
-    Each block's max rescales the running sum when it grows; blocks are summed only while the
-    running max is finite, so exp(-inf - -inf) never happens. A nan logit makes the sum nan;
-    a row of nan and -inf only gives lse = -inf and x[y] in {-inf, nan}: nan either way.
-    """
-    n = x.size
-    mx = -_INF
-    s = 0.0
-    sx = 0.0  # sum of the logits, for label smoothing only
-    smooth = eps != 0.0
-    for off in range(0, n, _BLK):
-        m = min(_BLK, n - off)
-        xb = x[off:off + m]
-        bm = _max8(xb)
-        if smooth:
-            sx += _sum8(xb)
-        if bm > mx:
-            s *= _exp(mx - bm)
-            mx = bm
-        if mx == -_INF or mx == _INF:
-            continue
-        mxt = _cast_like(xb, mx)
-        for j in range(m):
-            buf[j] = _exp_native(xb[j] - mxt)
-        s += _sum8(buf[:m])
-    if mx == _INF or s != s or sx != sx:  # a +inf or nan logit: nan, as torch
+def _ce_logits_row(x, y, eps):
+    """Loss of one row: its max, then one vectorized pass for the sum of exps (and, with label
+    smoothing only, one for the sum of the logits). A +inf or nan logit gives nan, as torch;
+    so does a row of only -inf and nan."""
+    mx = _max8(x)
+    if mx == _INF or mx == -_INF:
+        return _NAN
+    s = _exp_sum(x, mx, 1.0, x, False)
+    if s != s:
         return _NAN
     lse = mx + _log(s)
     loss = lse - np.float64(x[y])
-    if smooth:
-        loss = (1.0 - eps) * loss + eps * (lse - sx / n)
+    if eps != 0.0:
+        loss = (1.0 - eps) * loss + eps * (lse - _sum_span(x) / x.size)
     return loss
 
 
 @njit(**_OPTS)
 def _ce_logits_task(x, targets, ignore_index, eps, r0, r1, losses):
-    buf = np.empty(_BLK, x.dtype)
     for r in range(r0, r1):
         y = targets[r]
         if y == ignore_index:
             losses[r] = 0.0
         else:
-            losses[r] = _ce_logits_row(x[r], y, eps, buf)
+            losses[r] = _ce_logits_row(x[r], y, eps)
 
 
 def _ce_logits_rows(x, targets, ignore_index, eps, losses, rows_per_task):
