@@ -128,7 +128,7 @@ def adam_chunk(state, g, scalars, flags):
     else:
         vmf = vmo = pf[:0]
     s = tuple(dt.type(x) for x in scalars)
-    K.adam_serial(pf, gf, mf, vf, vmf, po, mo, vo, vmo, *s, *flags)
+    K.adam_into(pf, gf, mf, vf, vmf, po, mo, vo, vmo, *s, *flags)
     return (po.reshape(shape), mo.reshape(shape), vo.reshape(shape),
             vmo.reshape(shape) if amsgrad else None)
 
@@ -150,7 +150,7 @@ def sgd_chunk(state, g, scalars, flags):
     else:
         bf = bo = pf[:0]
     s = tuple(dt.type(x) for x in scalars)
-    K.sgd_serial(pf, gf, bf, po, bo, *s, *flags)
+    K.sgd_into(pf, gf, bf, po, bo, *s, *flags)
     return po.reshape(shape), (bo.reshape(shape) if has_mom else None)
 
 

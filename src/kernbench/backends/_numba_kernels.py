@@ -336,60 +336,111 @@ def _max8(a):
 
 # ---------------------------------------------------------------------------- optimizers
 
-def _sgd_loop(p, g, b, p_out, b_out, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov,
-              maximize, first):
-    """One SGD step; the in-place step passes the state arrays as their own outputs (the dask
-    backend passes fresh buffers, so a failed step leaves the old state intact)."""
+# Each step is one element function and two loops over it: in place (the numba backend) and
+# into fresh output arrays (the dask backend, so that a failed step leaves the old state
+# intact). They must be two loops: when an output is the very array an input is read from,
+# LLVM's run-time overlap check fails and it runs the scalar loop, measured 7x slower at 1e4
+# float32 elements.
+
+@njit(**_OPTS)
+def _sgd_elem(gi, pi, bi, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize,
+              first):
+    """(new param, new momentum buffer) of one element of an SGD step."""
+    if maximize:
+        gi = -gi
+    if has_wd:
+        gi = gi + wd * pi
+    if has_mom:
+        if first:
+            bi = gi
+        else:
+            bi = mu * bi + one_minus_damp * gi
+        if nesterov:
+            gi = gi + mu * bi
+        else:
+            gi = bi
+    return pi - lr * gi, bi
+
+
+def _sgd_inplace(p, g, b, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize,
+                 first):
+    """One SGD step in place (b is empty without momentum)."""
     for i in prange(p.size):
-        gi = g[i]
-        if maximize:
-            gi = -gi
-        pi = p[i]
-        if has_wd:
-            gi = gi + wd * pi
+        pn, bn = _sgd_elem(g[i], p[i], b[i] if has_mom else p[i], lr, wd, mu, one_minus_damp,
+                           has_wd, has_mom, nesterov, maximize, first)
+        p[i] = pn
         if has_mom:
-            if first:
-                bi = gi
-            else:
-                bi = mu * b[i] + one_minus_damp * gi
-            b_out[i] = bi
-            if nesterov:
-                gi = gi + mu * bi
-            else:
-                gi = bi
-        p_out[i] = pi - lr * gi
+            b[i] = bn
 
 
-sgd_serial, sgd_parallel = _twin(_sgd_loop)
+@njit(**_OPTS)
+def sgd_into(p, g, b, p_out, b_out, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov,
+             maximize, first):
+    """One SGD step written to p_out and b_out (serial: one dask chunk)."""
+    for i in range(p.size):
+        pn, bn = _sgd_elem(g[i], p[i], b[i] if has_mom else p[i], lr, wd, mu, one_minus_damp,
+                           has_wd, has_mom, nesterov, maximize, first)
+        p_out[i] = pn
+        if has_mom:
+            b_out[i] = bn
 
 
-def _adam_loop(p, g, m, v, vmax, p_out, m_out, v_out, vmax_out, step_size, bc2_sqrt, beta1,
-               one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on,
-               amsgrad, maximize):
-    """One Adam/AdamW step; outputs as in :func:`_sgd_loop` (the same arrays when in place)."""
+sgd_serial, sgd_parallel = _twin(_sgd_inplace)
+
+
+@njit(**_OPTS)
+def _adam_elem(gi, pi, mi, vi, vmi, step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
+               one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
+    """(param, exp_avg, exp_avg_sq, max_exp_avg_sq) of one element after an Adam/AdamW step."""
+    if maximize:
+        gi = -gi
+    if coupled:
+        gi = gi + wd * pi
+    if decay_on:
+        pi = pi * decay
+    mi = beta1 * mi + one_minus_beta1 * gi
+    vi = beta2 * vi + one_minus_beta2 * gi * gi
+    vd = vi
+    if amsgrad:
+        if vi > vmi or vi != vi:  # torch.maximum: nan propagates
+            vmi = vi
+        vd = vmi
+    return pi - step_size * (mi / (math.sqrt(vd) / bc2_sqrt + eps)), mi, vi, vmi
+
+
+def _adam_inplace(p, g, m, v, vmax, step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
+                  one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
+    """One Adam/AdamW step in place (vmax is empty without AMSGrad)."""
     for i in prange(p.size):
-        gi = g[i]
-        if maximize:
-            gi = -gi
-        pi = p[i]
-        if coupled:
-            gi = gi + wd * pi
-        if decay_on:
-            pi = pi * decay
-        mi = beta1 * m[i] + one_minus_beta1 * gi
-        vi = beta2 * v[i] + one_minus_beta2 * gi * gi
-        m_out[i] = mi
-        v_out[i] = vi
+        pn, mn, vn, vmn = _adam_elem(g[i], p[i], m[i], v[i], vmax[i] if amsgrad else v[i],
+                                     step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
+                                     one_minus_beta2, eps, wd, decay, coupled, decay_on,
+                                     amsgrad, maximize)
+        p[i] = pn
+        m[i] = mn
+        v[i] = vn
         if amsgrad:
-            vm = vmax[i]
-            if vi > vm or vi != vi:  # torch.maximum: nan propagates
-                vm = vi
-            vmax_out[i] = vm
-            vi = vm
-        p_out[i] = pi - step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
+            vmax[i] = vmn
 
 
-adam_serial, adam_parallel = _twin(_adam_loop)
+@njit(**_OPTS)
+def adam_into(p, g, m, v, vmax, p_out, m_out, v_out, vmax_out, step_size, bc2_sqrt, beta1,
+              one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on,
+              amsgrad, maximize):
+    """One Adam/AdamW step written to the output arrays (serial: one dask chunk)."""
+    for i in range(p.size):
+        pn, mn, vn, vmn = _adam_elem(g[i], p[i], m[i], v[i], vmax[i] if amsgrad else v[i],
+                                     step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
+                                     one_minus_beta2, eps, wd, decay, coupled, decay_on,
+                                     amsgrad, maximize)
+        p_out[i] = pn
+        m_out[i] = mn
+        v_out[i] = vn
+        if amsgrad:
+            vmax_out[i] = vmn
+
+
+adam_serial, adam_parallel = _twin(_adam_inplace)
 
 
 @intrinsic
@@ -426,9 +477,9 @@ def _adam_multi(segments, task_start, addresses, step_sizes, bc2_sqrts, like, be
             m = carray(_ptr_like(addresses[i, 2] + off, like), n)
             v = carray(_ptr_like(addresses[i, 3] + off, like), n)
             vm = carray(_ptr_like(addresses[i, 4] + off, like), n if amsgrad else 0)
-            adam_serial(p, g, m, v, vm, p, m, v, vm, step_sizes[i], bc2_sqrts[i], beta1,
-                        one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay, coupled,
-                        decay_on, amsgrad, maximize)
+            adam_serial(p, g, m, v, vm, step_sizes[i], bc2_sqrts[i], beta1, one_minus_beta1,
+                        beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad,
+                        maximize)
 
 
 adam_multi_serial, adam_multi_parallel = _twin(_adam_multi)

@@ -130,11 +130,11 @@ class NumbaBackend(Backend):
                 weight_decay != 0, has_mom, bool(nesterov), bool(maximize), bool(first_step))
         if has_mom:
             for p, g, b in _pieces(param, grad, momentum_buffer):
-                _elementwise(K.sgd_serial, K.sgd_parallel, p)(p, g, b, p, b, *args)
+                _elementwise(K.sgd_serial, K.sgd_parallel, p)(p, g, b, *args)
         else:
             empty = _empty(param.dtype)
             for p, g in _pieces(param, grad):
-                _elementwise(K.sgd_serial, K.sgd_parallel, p)(p, g, empty, p, empty, *args)
+                _elementwise(K.sgd_serial, K.sgd_parallel, p)(p, g, empty, *args)
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
                   eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
@@ -147,13 +147,11 @@ class NumbaBackend(Backend):
                 coupled, decay_on, bool(amsgrad), bool(maximize))
         if amsgrad:
             for p, g, m, v, vmax in _pieces(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
-                _elementwise(K.adam_serial, K.adam_parallel, p)(p, g, m, v, vmax, p, m, v, vmax,
-                                                                *args)
+                _elementwise(K.adam_serial, K.adam_parallel, p)(p, g, m, v, vmax, *args)
         else:
             empty = _empty(param.dtype)
             for p, g, m, v in _pieces(param, grad, exp_avg, exp_avg_sq):
-                _elementwise(K.adam_serial, K.adam_parallel, p)(p, g, m, v, empty, p, m, v, empty,
-                                                                *args)
+                _elementwise(K.adam_serial, K.adam_parallel, p)(p, g, m, v, empty, *args)
 
     def adam_steps(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1,
                    beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, cache=None):
