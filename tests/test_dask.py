@@ -92,6 +92,105 @@ def test_dask_params_stay_persisted_and_follow_numpy(client, rng, dtype, cls, kw
             assert_same(mine[i][key], theirs[i][key], exact_zeros=False)
 
 
+def _holders(client, a) -> list:
+    """The workers holding each chunk of persisted array a, in block order."""
+    from distributed import wait
+
+    wait(futures_of(a))
+    who = client.who_has(futures_of(a))
+    return [set(who[k]) for k in _flat_keys(a)]
+
+
+def test_scatter_places_chunks_in_turn(dask_be, client, rng):
+    x = rng.normal(size=(6, 5))
+    d = dask_be.scatter(x, chunks=(1, 5))
+    assert _persisted(d)
+    workers = sorted(client.scheduler_info()["workers"])
+    assert _holders(client, d) == [{workers[i % len(workers)]} for i in range(6)]
+    np.testing.assert_array_equal(d.compute(), x)
+
+
+def test_state_is_born_beside_the_param_chunk_and_stays(dask_be, client, rng):
+    """No chunk moves: the zero state is made inside the param chunk's task, and every step
+    runs where param, state and (placed alike) grad already are."""
+    p, g = rng.normal(size=400), rng.normal(size=400)
+    params = dask_be.scatter(p, chunks=50)
+    grads = dask_be.scatter(g, chunks=50)
+    where = _holders(client, params)
+    assert len({frozenset(w) for w in where}) == 2  # both workers hold chunks
+    opt = optim.Adam([params], lr=0.01, amsgrad=True, backend="dask")
+    ref_p = [p.copy()]
+    ref = optim.Adam(ref_p, lr=0.01, amsgrad=True, backend="numpy")
+    for _ in range(3):
+        opt.step([grads])
+        ref.step([g.copy()])
+        assert _holders(client, opt.params[0]) == where
+        for name in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+            assert _holders(client, opt.state[0][name]) == where, name
+    assert_same(opt.params[0].compute(), ref_p[0], exact_zeros=False)
+
+
+def test_a_steady_step_is_one_round_of_tasks(client, rng):
+    """From the second step on, a chunk's task reads the previous step's task output directly
+    (not the per-array views the optimizer holds): one scheduler round trip per step."""
+    x = rng.normal(size=300)
+    grad = da.from_array(rng.normal(size=300), chunks=60).persist()
+    opt = optim.Adam([da.from_array(x, chunks=60)], lr=0.01, backend="dask")
+    for _ in range(3):
+        opt.step([grad])
+    shard = opt.params[0]._kernbench_shard[0]
+    keys = _flat_keys(shard)
+    grad_keys = {str(k) for k in _flat_keys(grad)}
+
+    def dependencies(dask_scheduler, keys=keys):
+        return [sorted(str(d.key) for d in dask_scheduler.tasks[k].dependencies) for k in keys]
+
+    for deps in client.run_on_scheduler(dependencies):
+        assert len(deps) == 2, deps
+        prev, = [d for d in deps if d not in grad_keys]
+        assert "kernbench-adam-" in prev and "-out" not in prev, deps
+
+
+def test_adam_step_is_all_or_nothing_across_params(client, rng):
+    """A task failing for the second param leaves the first param, all state and the step
+    counts as they were, and the retried step goes on."""
+    start = [rng.normal(size=40), rng.normal(size=(6, 5))]
+    grads = [rng.normal(size=40), rng.normal(size=(6, 5))]
+    opt = optim.Adam([da.from_array(start[0], chunks=10), da.from_array(start[1], chunks=2)],
+                     lr=0.05, backend="dask")
+    ref_p = [a.copy() for a in start]
+    ref = optim.Adam(ref_p, lr=0.05, backend="numpy")
+    opt.step(grads)
+    ref.step([g.copy() for g in grads])
+    before = opt.state_dict()
+    params_before = [p.compute() for p in opt.params]
+
+    def fail(block):
+        raise RuntimeError("this grad chunk cannot be computed")
+
+    bad = da.from_array(grads[1], chunks=2).map_blocks(fail, dtype=np.float64)
+    with pytest.raises(RuntimeError, match="cannot be computed"):
+        opt.step([grads[0], bad])
+
+    def failed(dask_scheduler):
+        return [str(k) for k, ts in dask_scheduler.tasks.items() if ts.state == "erred"]
+
+    deadline = time.time() + 10  # the failed step's tasks are released, not pinned
+    while client.run_on_scheduler(failed) and time.time() < deadline:
+        time.sleep(0.05)
+    assert client.run_on_scheduler(failed) == []
+    after = opt.state_dict()
+    for i in (0, 1):
+        np.testing.assert_array_equal(opt.params[i].compute(), params_before[i])
+        assert after["state"][i]["step"] == before["state"][i]["step"] == 1
+        for key in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_array_equal(after["state"][i][key], before["state"][i][key])
+    opt.step(grads)
+    ref.step([g.copy() for g in grads])
+    for p, r in zip(opt.params, ref_p):
+        assert_same(p.compute(), r, exact_zeros=False)
+
+
 def test_state_moves_into_and_out_of_dask(client, rng):
     start = rng.normal(size=40)
     grads = [rng.normal(size=40) for _ in range(6)]
@@ -286,6 +385,20 @@ def test_reductions_over_many_chunks_equal_numpy(dask_be, client, rng):
                 tol=(1e-12, 0))
     # a NumPy input is chunked by the backend: small arrays still cross chunks
     assert dask_be.as_array(p, "p").numblocks[1] >= 3
+
+
+def test_reductions_with_more_blocks_per_row_than_the_fan_in(client, rng):
+    """Past FAN_IN partial sums per row, they are combined on the cluster first."""
+    nblocks = dask_backend.FAN_IN + 8
+    p = rng.random((3, 10 * nblocks))
+    p[p < 0.1] = 0.0
+    q = rng.random((3, 10 * nblocks))
+    dp, dq = da.from_array(p, chunks=(2, 10)), da.from_array(q, chunks=(2, 10))
+    assert dp.numblocks[1] > dask_backend.FAN_IN
+    assert_same(info.entropy(dp, backend="dask"), info.entropy(p, backend="numpy"))
+    for name in ("kl_divergence", "js_divergence"):
+        fn = getattr(info, name)
+        assert_same(fn(dp, dq, backend="dask"), fn(p, q, backend="numpy"), err_msg=name)
 
 
 def test_info_with_dask_inputs_gives_dask_rowwise_outputs(client, rng):
