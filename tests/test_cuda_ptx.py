@@ -46,35 +46,45 @@ def _vec(dt, layout="C"):
     return types.Array(dt, 1, layout)
 
 
-def _mat(dt):
-    return types.Array(dt, 2, "C")
+def _mat(dt, layout="C"):
+    return types.Array(dt, 2, layout)
 
 
-# The argument types of each launch in cuda_backend, by the float dtype of the data. Scalars
-# reach the optimizer kernels cast to the param dtype; Python ints and floats type as int64 and
-# float64; 1-D views of C-contiguous params are C-contiguous, views of strided 1-D device
-# params are not (layout "A"); the backend copies information inputs in C order.
+# The argument types of each launch in cuda_backend, by the float dtype of the data and the
+# layout of the arrays the caller gave. Scalars reach the optimizer kernels cast to the param
+# dtype; Python ints and floats type as int64 and float64. 1-D views of C-contiguous params are
+# C-contiguous, views of strided 1-D device params are not (layout "A"). Information inputs
+# are C-contiguous copies of NumPy arrays, or views of the caller's device arrays: rows of a
+# C-contiguous array ("C"), of a transposed one ("F"), of a slice or a broadcast scalar
+# ("A"); the backend's own outputs and scratch are C-contiguous.
 SIGNATURES = {
     "sgd_kernel": lambda dt, lay="C": (_vec(dt, lay),) * 3 + (dt,) * 4 + (boolean,) * 5,
     "adam_kernel": lambda dt, lay="C": (_vec(dt, lay),) * 5 + (dt,) * 9 + (boolean,) * 4,
     "scale_kernel": lambda dt, lay="C": (_vec(dt, lay), dt),
     "sum_squares_kernel": lambda dt, lay="C": (_vec(dt, lay), _vec(f64)),
+    "count_not_positive_kernel": lambda dt, lay="C": (_vec(dt, lay), _vec(f64)),
+    "targets_partials": lambda dt, lay="C": (_vec(i64, lay), i64, i64, _mat(f64)),
     "fill_kernel": lambda dt: (_vec(dt), dt),
     "sum_kernel": lambda dt: (_vec(f64), _vec(f64)),
     "cosine_kernel": lambda dt: (_vec(f64), f64, f64, f64, _vec(f64)),
-    "rows_partials": lambda dt: (_mat(dt), _mat(dt), _mat(f64), i64, i64, i64,
-                                 types.Array(f64, 3, "C")),
+    "rows_partials": lambda dt, lay="C": (_mat(dt, lay), _mat(dt, lay), _mat(f64), i64, i64,
+                                          i64, types.Array(f64, 3, "C")),
     "rows_finish": lambda dt: (types.Array(f64, 3, "C"), i64, _mat(f64), _vec(f64),
                                _vec(types.int8)),
-    "column_sums": lambda dt: (_mat(dt), _vec(f64)),
+    "column_sums": lambda dt, lay="C": (_mat(dt, lay), _vec(f64)),
     "joint_finish": lambda dt: (_mat(f64), _vec(f64), _vec(f64)),
-    "softmax_kernel": lambda dt: (_mat(dt), f64, boolean, _mat(dt)),
-    "ce_logits_kernel": lambda dt: (_mat(dt), _vec(i64), i64, f64, _vec(f64)),
-    "gaussian_kl_kernel": lambda dt: (_vec(dt),) * 5,
-    "gaussian_entropy_kernel": lambda dt: (_vec(dt),) * 2,
+    "softmax_kernel": lambda dt, lay="C": (_mat(dt, lay), f64, boolean, _mat(dt)),
+    "ce_logits_kernel": lambda dt, lay="C": (_mat(dt, lay), _vec(i64, "A" if lay == "A" else "C"),
+                                             i64, f64, _vec(f64)),
+    "gaussian_kl_kernel": lambda dt, lay="C": (_vec(dt, lay),) * 4 + (_vec(dt),),
+    "gaussian_entropy_kernel": lambda dt, lay="C": (_vec(dt, lay), _vec(dt)),
 }
-#: Kernels whose params may be strided 1-D device views: compiled for layout "A" as well.
-STRIDED = ("sgd_kernel", "adam_kernel", "scale_kernel", "sum_squares_kernel")
+#: Kernels whose inputs may be strided 1-D device views: compiled for layout "A" as well.
+STRIDED = ("sgd_kernel", "adam_kernel", "scale_kernel", "sum_squares_kernel",
+           "count_not_positive_kernel", "targets_partials", "gaussian_kl_kernel",
+           "gaussian_entropy_kernel")
+#: Kernels reading rows of the caller's 2-D device arrays: compiled for "A" and "F" as well.
+ROWS = ("rows_partials", "column_sums", "softmax_kernel", "ce_logits_kernel")
 
 
 def _kernels() -> dict:
@@ -110,7 +120,8 @@ def test_every_kernel_has_its_launch_signature():
 
 
 CASES = ([(name, dt, "C") for name in SIGNATURES for dt in ("float32", "float64")]
-         + [(name, dt, "A") for name in STRIDED for dt in ("float32", "float64")])
+         + [(name, dt, "A") for name in STRIDED + ROWS for dt in ("float32", "float64")]
+         + [(name, dt, "F") for name in ROWS for dt in ("float32", "float64")])
 
 
 @pytest.mark.parametrize("name,dtype,layout", CASES)
@@ -123,5 +134,6 @@ def test_kernel_compiles_to_ptx(toolkit, name, dtype, layout):
     assert f".target sm_{COMPUTE_CAPABILITY[0]}{COMPUTE_CAPABILITY[1]}" in ptx
     assert ".entry" in ptx  # a kernel entry point, not only device functions
     if name in ("sum_squares_kernel", "sum_kernel", "rows_partials", "joint_finish",
-                "softmax_kernel", "ce_logits_kernel"):
+                "softmax_kernel", "ce_logits_kernel", "count_not_positive_kernel",
+                "targets_partials"):
         assert ".extern .shared" in ptx  # the block scratch is dynamic shared memory

@@ -106,3 +106,24 @@ def array_list(arrays, name: str) -> list:
     if isinstance(arrays, (str, bytes)) or not hasattr(arrays, "__iter__"):
         raise TypeError(f"{name} must be a sequence of NumPy arrays; got {type(arrays).__name__}")
     return list(arrays)
+
+
+def class_targets(targets, n_rows: int, n_classes: int, ignore_index) -> tuple:
+    """(targets as a contiguous int64 array, ignore_index as an int, how many targets are not
+    ignore_index), after checking them as class indices of ``n_rows`` rows of ``n_classes``
+    logits."""
+    if targets is None or isinstance(targets, (str, bytes)):
+        raise TypeError(f"targets must be an integer array; got {type(targets).__name__}")
+    t = np.asarray(targets)
+    if t.dtype.kind not in "iu":
+        raise ValueError(f"targets must hold integers; got dtype {t.dtype}")
+    if t.shape != (n_rows,):
+        raise ValueError(f"targets must have shape ({n_rows},) to match logits; got {t.shape}")
+    ignore = integer_scalar(ignore_index, "ignore_index")
+    t = t.astype(np.int64, copy=False)
+    bad = (t != ignore) & ((t < 0) | (t >= n_classes))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"targets[{i}] = {int(t[i])} is outside [0, {n_classes}) and is not "
+                         f"ignore_index ({ignore})")
+    return np.ascontiguousarray(t), ignore, int(np.count_nonzero(t != ignore))

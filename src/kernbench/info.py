@@ -5,6 +5,11 @@ a 2-D array), calls ``get_backend(backend).<kernel>`` and turns the result back 
 caller's shape and dtype. Checks that need a pass over the data (negative or non-finite
 probabilities, slices summing to zero) are fused into the kernel's own pass and come back as a
 status; the function raises on them before returning anything.
+
+The shaping goes through the backend's array hooks (``as_array``, ``as_rows``,
+``common_float``, ... in :class:`kernbench.backends.Backend`), so a backend can take arrays
+that NumPy cannot handle: the ``cuda`` backend computes on device arrays where they are given
+(see :mod:`kernbench.backends.cuda_backend` for what comes back where).
 """
 
 from __future__ import annotations
@@ -44,18 +49,12 @@ def _axis(a: np.ndarray, axis, name: str) -> int:
     return ax % a.ndim
 
 
-def _as_rows(a: np.ndarray, axis: int) -> tuple[np.ndarray, tuple]:
-    """(R, n) rows with the reduction axis last (a view when strides allow), and the lead shape."""
-    moved = np.moveaxis(a, axis, -1)
-    return moved.reshape(-1, moved.shape[-1]), moved.shape[:-1]
-
-
 def _probability_rows(kernels, x, name: str, axis) -> tuple[np.ndarray, tuple, int]:
     a = kernels.as_array(x, name)
     ax = _axis(a, axis, name)
     if a.shape[ax] == 0:
         raise ValueError(f"{name} is empty along axis {ax}: there is no distribution to measure")
-    rows, lead = _as_rows(a, ax)
+    rows, lead = kernels.as_rows(a, ax, name)
     return rows, lead, ax
 
 
@@ -87,24 +86,22 @@ def _finish(values: np.ndarray, lead: tuple, dtype: np.dtype, scale: float):
 
 
 def _pair_rows(kernels, p, q, axis):
-    pa = kernels.as_array(p, "p")
-    qa = kernels.as_array(q, "q")
-    if pa.shape != qa.shape:
-        raise ValueError(f"p and q must have the same shape; got {pa.shape} and {qa.shape}")
-    dtype = np.result_type(pa.dtype, qa.dtype)
-    pa = pa.astype(dtype, copy=False)
-    qa = qa.astype(dtype, copy=False)
+    arrays, dtype = kernels.common_float({"p": p, "q": q})
+    pa, qa = arrays["p"], arrays["q"]
+    if tuple(pa.shape) != tuple(qa.shape):
+        raise ValueError(f"p and q must have the same shape; got {tuple(pa.shape)} and "
+                         f"{tuple(qa.shape)}")
     ax = _axis(pa, axis, "p")
     if pa.shape[ax] == 0:
         raise ValueError(f"p is empty along axis {ax}: there is no distribution to measure")
-    prow, lead = _as_rows(pa, ax)
-    qrow, _ = _as_rows(qa, ax)
+    prow, lead = kernels.as_rows(pa, ax, "p")
+    qrow, _ = kernels.as_rows(qa, ax, "q")
     return prow, qrow, lead, ax, dtype
 
 
 def _fill(kernels, kernel_name: str, shape: tuple, dtype, *args):
     """Run a kernel that fills an ``out`` array (or returns its result, see new_output)."""
-    out = kernels.new_output(shape, dtype)
+    out = kernels.output_for(shape, dtype, *args)
     if math.prod(shape) == 0:
         return np.empty(shape, dtype=dtype) if out is None else out
     result = getattr(kernels, kernel_name)(*args, out)
@@ -154,7 +151,7 @@ def _joint_reduction(kernel_name, joint, base, backend):
     if j.ndim != 2:
         raise ValueError(f"joint must be a 2-D table; got {j.ndim} dimension(s)")
     if 0 in j.shape:
-        raise ValueError(f"joint must not be empty; got shape {j.shape}")
+        raise ValueError(f"joint must not be empty; got shape {tuple(j.shape)}")
     value, status = getattr(kernels, kernel_name)(j)
     if status:
         _raise_for_status(np.array([status], dtype=np.int8), 0, names=("joint",))
@@ -178,10 +175,9 @@ def _softmax_like(kernel_name, logits, temperature, axis, backend):
     x = kernels.as_array(logits, "logits")
     t = v.positive_scalar(temperature, "temperature")
     ax = _axis(x, axis, "logits")
-    rows, _ = _as_rows(x, ax)
-    out = _fill(kernels, kernel_name, rows.shape, x.dtype, rows, t)
-    moved_shape = np.moveaxis(x, ax, -1).shape
-    return np.moveaxis(out.reshape(moved_shape), -1, ax)
+    rows, _ = kernels.as_rows(x, ax, "logits")
+    out = _fill(kernels, kernel_name, tuple(rows.shape), x.dtype, rows, t)
+    return kernels.deliver(kernels.from_rows(out, tuple(x.shape), ax), logits)
 
 
 def softmax(logits, temperature=1.0, axis=-1, backend=DEFAULT_BACKEND):
@@ -201,26 +197,12 @@ def _logits_and_targets(kernels, logits, targets, ignore_index):
     n, n_classes = x.shape
     if n_classes == 0:
         raise ValueError("logits must have at least one class (V >= 1); got V = 0")
-    if targets is None or isinstance(targets, (str, bytes)):
-        raise TypeError(f"targets must be an integer array; got {type(targets).__name__}")
-    t = np.asarray(targets)
-    if t.dtype.kind not in "iu":
-        raise ValueError(f"targets must hold integers; got dtype {t.dtype}")
-    if t.shape != (n,):
-        raise ValueError(f"targets must have shape ({n},) to match logits; got {t.shape}")
-    ignore = v.integer_scalar(ignore_index, "ignore_index")
-    t = t.astype(np.int64, copy=False)
-    bad = (t != ignore) & ((t < 0) | (t >= n_classes))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"targets[{i}] = {int(t[i])} is outside [0, {n_classes}) and is not "
-                         f"ignore_index ({ignore})")
-    return x, np.ascontiguousarray(t), ignore
+    t, ignore, kept = kernels.as_targets(targets, n, n_classes, ignore_index)
+    return x, t, ignore, kept
 
 
-def _mean_loss(losses: np.ndarray, targets: np.ndarray, ignore: int) -> float:
-    count = int(np.count_nonzero(targets != ignore))
-    return float(losses.sum()) / count if count else math.nan
+def _mean_loss(losses: np.ndarray, kept: int) -> float:
+    return float(losses.sum()) / kept if kept else math.nan
 
 
 def cross_entropy_logits(logits, targets, reduction="mean", ignore_index=-100,
@@ -232,46 +214,47 @@ def cross_entropy_logits(logits, targets, reduction="mean", ignore_index=-100,
     eps = v.real_scalar(label_smoothing, "label_smoothing")
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1]; got {eps}")
-    x, t, ignore = _logits_and_targets(kernels, logits, targets, ignore_index)
+    x, t, ignore, kept = _logits_and_targets(kernels, logits, targets, ignore_index)
     losses = kernels.cross_entropy_logits_rows(x, t, ignore, eps)
     if reduction == "none":
         return losses.astype(x.dtype, copy=False)
     if reduction == "sum":
         return x.dtype.type(losses.sum())
-    return x.dtype.type(_mean_loss(losses, t, ignore))
+    return x.dtype.type(_mean_loss(losses, kept))
 
 
 def perplexity(logits, targets, ignore_index=-100, backend=DEFAULT_BACKEND):
     """exp of the mean cross-entropy over the rows not ignored (NaN when all are ignored)."""
     kernels = get_backend(backend)
-    x, t, ignore = _logits_and_targets(kernels, logits, targets, ignore_index)
+    x, t, ignore, kept = _logits_and_targets(kernels, logits, targets, ignore_index)
     losses = kernels.cross_entropy_logits_rows(x, t, ignore, 0.0)
     with np.errstate(over="ignore"):  # a huge mean loss is an infinite perplexity, as in torch
-        return x.dtype.type(np.exp(_mean_loss(losses, t, ignore)))
+        return x.dtype.type(np.exp(_mean_loss(losses, kept)))
 
 
 # ---------------------------------------------------------------------------- Gaussians
 
 def _broadcast_floats(kernels, arrays: dict):
-    converted = {name: kernels.as_array(a, name) for name, a in arrays.items()}
+    converted, dtype = kernels.common_float(arrays)
     try:
-        shape = np.broadcast_shapes(*(a.shape for a in converted.values()))
+        shape = np.broadcast_shapes(*(tuple(a.shape) for a in converted.values()))
     except ValueError:
-        shapes = ", ".join(f"{k} {a.shape}" for k, a in converted.items())
+        shapes = ", ".join(f"{k} {tuple(a.shape)}" for k, a in converted.items())
         raise ValueError(f"arguments do not broadcast together: {shapes}") from None
-    dtype = np.result_type(*converted.values())
-    return {k: np.broadcast_to(a.astype(dtype, copy=False), shape)
-            for k, a in converted.items()}, shape, dtype
+    return {k: kernels.broadcast_to(a, shape, k) for k, a in converted.items()}, shape, dtype
 
 
-def _check_sigma(a: np.ndarray, name: str) -> None:
-    if np.any(a <= 0):
-        a = np.asarray(a)  # only on the error path: gathers a dask array to name the value
-        raise ValueError(f"{name} must be > 0 everywhere; found {float(a[a <= 0].flat[0])}")
+def _check_sigma(kernels, a, name: str) -> None:
+    bad = kernels.first_not_positive(a)
+    if bad is not None:
+        raise ValueError(f"{name} must be > 0 everywhere; found {bad}")
 
 
-def _elementwise_result(out: np.ndarray, shape: tuple):
-    return out.dtype.type(out[()]) if shape == () else out
+def _elementwise_result(out, shape: tuple):
+    """A NumPy scalar for scalar input; arrays (host or device) as they are."""
+    if shape == () and isinstance(out, np.ndarray):
+        return out.dtype.type(out[()])
+    return out
 
 
 def gaussian_kl(mu1, sigma1, mu2, sigma2, backend=DEFAULT_BACKEND):
@@ -279,17 +262,17 @@ def gaussian_kl(mu1, sigma1, mu2, sigma2, backend=DEFAULT_BACKEND):
     kernels = get_backend(backend)
     args, shape, dtype = _broadcast_floats(
         kernels, {"mu1": mu1, "sigma1": sigma1, "mu2": mu2, "sigma2": sigma2})
-    _check_sigma(args["sigma1"], "sigma1")
-    _check_sigma(args["sigma2"], "sigma2")
+    _check_sigma(kernels, args["sigma1"], "sigma1")
+    _check_sigma(kernels, args["sigma2"], "sigma2")
     out = _fill(kernels, "gaussian_kl", shape, dtype,
                 args["mu1"], args["sigma1"], args["mu2"], args["sigma2"])
-    return _elementwise_result(out, shape)
+    return _elementwise_result(kernels.deliver(out, mu1, sigma1, mu2, sigma2), shape)
 
 
 def gaussian_entropy(sigma, backend=DEFAULT_BACKEND):
     """Differential entropy of N(mu, sigma^2): log(2 pi e sigma^2) / 2, elementwise."""
     kernels = get_backend(backend)
     args, shape, dtype = _broadcast_floats(kernels, {"sigma": sigma})
-    _check_sigma(args["sigma"], "sigma")
+    _check_sigma(kernels, args["sigma"], "sigma")
     out = _fill(kernels, "gaussian_entropy", shape, dtype, args["sigma"])
-    return _elementwise_result(out, shape)
+    return _elementwise_result(kernels.deliver(out, sigma), shape)

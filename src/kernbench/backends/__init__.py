@@ -101,6 +101,57 @@ class Backend:
         result instead (a backend whose arrays are immutable)."""
         return np.empty(shape, dtype=dtype)
 
+    # The hooks below shape the arrays that ``as_array`` made for the kernels. The defaults
+    # use NumPy functions, which dask arrays honour too; a backend whose arrays NumPy cannot
+    # handle (device arrays for ``cuda``) overrides them.
+
+    def output_for(self, shape: tuple, dtype, *inputs):
+        """The ``out`` array of a kernel reading ``inputs`` (see new_output)."""
+        return self.new_output(shape, dtype)
+
+    def common_float(self, arrays: dict) -> tuple[dict, np.dtype]:
+        """Arguments converted by as_array (keyed by argument name), cast to their common
+        float dtype; that dtype."""
+        converted = {name: self.as_array(a, name) for name, a in arrays.items()}
+        dtype = np.result_type(*(a.dtype for a in converted.values()))
+        return {k: a.astype(dtype, copy=False) for k, a in converted.items()}, dtype
+
+    def as_rows(self, a, axis: int, name: str) -> tuple:
+        """(rows, lead): a 2-D (R, n) array of ``a`` with ``axis`` (non-negative) last, a view
+        where strides allow, and the shape of the other axes."""
+        moved = np.moveaxis(a, axis, -1)
+        return moved.reshape(-1, moved.shape[-1]), moved.shape[:-1]
+
+    def from_rows(self, out, shape: tuple, axis: int):
+        """The (R, n) output of a row-wise kernel over ``as_rows(a, axis)``, in a's ``shape``."""
+        moved = list(shape)
+        moved.append(moved.pop(axis))
+        return np.moveaxis(out.reshape(moved), -1, axis)
+
+    def deliver(self, out, *inputs):
+        """An output as large as the input, as the caller gets it (``inputs``: the caller's
+        own arguments, before as_array)."""
+        return out
+
+    def broadcast_to(self, a, shape: tuple, name: str):
+        """a (from common_float) broadcast to ``shape``, for an elementwise kernel."""
+        return np.broadcast_to(a, shape)
+
+    def first_not_positive(self, a):
+        """The first entry of a that is <= 0, as a float, or None when every entry is > 0
+        (NaN is not <= 0)."""
+        if not np.any(a <= 0):
+            return None
+        a = np.asarray(a)  # only on the error path: gathers a dask array to name the value
+        return float(a[a <= 0].flat[0])
+
+    def as_targets(self, targets, n_rows: int, n_classes: int, ignore_index) -> tuple:
+        """(targets, ignore_index, rows not ignored) of cross_entropy_logits, checked: integer
+        class indices of shape (n_rows,), each in [0, n_classes) or equal to ignore_index."""
+        from kernbench._validate import class_targets
+
+        return class_targets(targets, n_rows, n_classes, ignore_index)
+
     def as_param(self, p, name: str):
         """p checked (and, if the backend needs it, converted) as an optimizer param."""
         from kernbench._validate import param_array

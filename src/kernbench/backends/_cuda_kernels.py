@@ -56,6 +56,7 @@ NQ = 5
 #: memory; the dynamic buffer is allocated once per launch, before any thread starts. On a
 #: GPU the two are the same shared memory.
 SHARED_SUM = BLOCK * 8
+SHARED_PAIR = 2 * BLOCK * 8
 SHARED_ROWS = NQ * BLOCK * 8
 SHARED_ONLINE = 4 * BLOCK * 8
 
@@ -197,6 +198,58 @@ def sum_kernel(part, out):
         s //= 2
     if tid == 0:
         out[0] = sh[0]
+
+
+@cuda.jit(cache=True)
+def count_not_positive_kernel(x, part):
+    """part[block] = how many x <= 0 in the block's grid-stride share of x (NaN is not <= 0);
+    the argument check of sigma, before an elementwise kernel reads it."""
+    sh = cuda.shared.array(0, dtype=float64)  # SHARED_SUM bytes
+    tid = cuda.threadIdx.x
+    acc = float64(0.0)
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        if x[i] <= 0:
+            acc += 1.0
+    sh[tid] = acc
+    cuda.syncthreads()
+    s = BLOCK // 2
+    while s > 0:
+        if tid < s:
+            sh[tid] += sh[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        part[cuda.blockIdx.x] = sh[0]
+
+
+@cuda.jit(cache=True)
+def targets_partials(targets, ignore_index, n_classes, part):
+    """The check of class targets before a cross-entropy kernel indexes logits with them:
+    part[0, block] = targets that are neither ignore_index nor in [0, n_classes), part[1,
+    block] = targets that are not ignore_index, over the block's grid-stride share."""
+    sh = cuda.shared.array(0, dtype=float64)  # SHARED_PAIR bytes: two rows of BLOCK
+    tid = cuda.threadIdx.x
+    bad = float64(0.0)
+    kept = float64(0.0)
+    for i in range(cuda.grid(1), targets.size, cuda.gridsize(1)):
+        y = targets[i]
+        if y != ignore_index:
+            kept += 1.0
+            if y < 0 or y >= n_classes:
+                bad += 1.0
+    sh[tid] = bad
+    sh[BLOCK + tid] = kept
+    cuda.syncthreads()
+    s = BLOCK // 2
+    while s > 0:
+        if tid < s:
+            sh[tid] += sh[tid + s]
+            sh[BLOCK + tid] += sh[BLOCK + tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        part[0, cuda.blockIdx.x] = sh[0]
+        part[1, cuda.blockIdx.x] = sh[BLOCK]
 
 
 @cuda.jit(cache=True)

@@ -18,8 +18,28 @@ Where data lives
 * NumPy params are accepted too. That is the slow path: every step copies the param (and its
   grad) to the device and the param back (``np.ascontiguousarray`` in, then a copy into the
   caller's array, so strided views such as ``theta[::2]`` are updated where they look).
-* Information functions receive NumPy arrays from the public layer; they are copied in, and
-  results (values, status, ``out`` arrays) are copied back into NumPy arrays.
+* Information functions compute on device arrays where they are given (float32 or float64;
+  targets int64), reading them in place: ``as_array`` and the other array hooks of
+  :class:`~kernbench.backends.Backend` make views of the caller's memory, never copies.
+
+  - Reductions (entropy, divergences, per-row losses of ``cross_entropy_logits``, mutual
+    information) bring back only their small results, as NumPy values, as for NumPy input.
+  - Outputs as large as the input (``softmax``, ``log_softmax``, the Gaussians) stay on the
+    device, in the caller's kind of array: a torch tensor for a torch tensor, a CuPy array for
+    a CuPy array, else a Numba device array; each shares the memory the kernel wrote.
+  - The reduced axis may be any axis that, together with the others, the kernels can walk as
+    2-D rows without a copy: always the last axis of a C-contiguous array, and also 1-D
+    views, row slices, transposed 2-D arrays. Other layouts raise ValueError naming the
+    argument, as do negative strides, other dtypes, device arrays of different dtypes and
+    host arrays beside device ones. Only Python scalars (and 0-d arrays) may stay on the host
+    beside device arrays (``gaussian_kl(mu, sigma, 0.0, 1.0)``); they take the device
+    arrays' dtype. Targets may be host or device arrays.
+  - Argument checks that need the data run on the device before the computing kernel: the
+    targets' range (``targets_partials``), sigma > 0 (``count_not_positive_kernel``). Only
+    their counts come back; the data is copied to the host only to name the first bad entry
+    of a call that then raises.
+
+  NumPy inputs are copied in on every call and results back (the slow path).
 
 Synchronisation: kernels are launched on the default stream and never synchronise beyond
 ``cuda.syncthreads()`` inside a block reduction. Every result that reaches the host goes
@@ -122,6 +142,62 @@ def _device_view(x):
         raise TypeError(f"{type(x).__name__} arrays cannot be used under the CUDA simulator; "
                         "pass a NumPy array or a numba.cuda device array")
     return as_cuda_array(x)
+
+
+def _one_stride(shape, strides, default):
+    """The byte stride that walks every element of an array of this shape and these strides
+    in C order as one run, or None when no single stride does; ``default`` for at most one
+    element (any stride will do then)."""
+    dims = [(n, s) for n, s in zip(shape, strides) if n != 1]
+    if not dims or any(n == 0 for n, _ in dims):
+        return default
+    n, stride = dims[-1]
+    expect = stride * n
+    for n, s in reversed(dims[:-1]):
+        if s != expect:
+            return None
+        expect = s * n
+    return stride
+
+
+def _c_strides(shape, itemsize: int) -> tuple:
+    strides, step = [], itemsize
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+def _view(d, shape, strides):
+    """A device array over the memory of device array d, starting at its first element, with
+    these shape and (non-negative, byte) strides; no copy."""
+    shape, strides = tuple(int(n) for n in shape), tuple(int(s) for s in strides)
+    gpu_data = getattr(d, "gpu_data", None)
+    if gpu_data is None:  # the simulator's device arrays wrap a NumPy array
+        return type(d)(np.lib.stride_tricks.as_strided(d._ary, shape, strides))
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+    return DeviceNDArray(shape, strides, d.dtype, stream=d.stream, gpu_data=gpu_data)
+
+
+def _flat(d):
+    """A 1-D device view of every element of d in C order (the caller checked that one
+    stride walks them, see _one_stride)."""
+    stride = _one_stride(tuple(d.shape), tuple(d.strides), np.dtype(d.dtype).itemsize)
+    return _view(d, (d.size,), (stride,))
+
+
+def _like_input(out, x):
+    """Device array ``out`` as the kind of array the caller's device input x is: a torch
+    tensor or a CuPy array sharing out's memory (through __cuda_array_interface__), else out.
+    Neither library is imported here: an input of its kind means the caller did."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return torch.as_tensor(out, device=x.device)
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy.asarray(out)
+    return out
 
 
 def _shape_dtype(x) -> tuple[tuple, np.dtype]:
@@ -282,6 +358,143 @@ class CudaBackend(Backend):
         _, dtype = _shape_dtype(like)
         return cuda.to_device(np.ascontiguousarray(a, dtype=dtype))
 
+    # ------------------------------------------------------------------ information inputs
+    def as_array(self, x, name: str):
+        if not _is_device_array(x):
+            return super().as_array(x, name)
+        d = _device_view(x)
+        dtype = np.dtype(d.dtype)
+        if dtype not in _FLOATS:
+            raise ValueError(f"{name} is a device array of dtype {dtype}; device arrays must "
+                             "be float32 or float64 (cast it on the device)")
+        if any(n > 1 and s < 0 for n, s in zip(d.shape, d.strides)):
+            raise ValueError(f"{name} is a device array with negative strides "
+                             f"{tuple(d.strides)}; pass one with non-negative strides")
+        return d
+
+    def output_for(self, shape, dtype, *inputs):
+        if any(_is_device_array(a) for a in inputs):
+            return cuda.device_array(shape, dtype=dtype)
+        return super().output_for(shape, dtype, *inputs)
+
+    def common_float(self, arrays):
+        on_device = [k for k, a in arrays.items() if _is_device_array(a)]
+        if not on_device:
+            return super().common_float(arrays)
+        views = {k: self.as_array(arrays[k], k) for k in on_device}
+        dtypes = {np.dtype(d.dtype) for d in views.values()}
+        if len(dtypes) > 1:
+            listing = ", ".join(f"{k} {np.dtype(d.dtype)}" for k, d in views.items())
+            raise ValueError(f"device arrays must share one dtype; got {listing}")
+        dtype = dtypes.pop()
+        converted = {}
+        for k, a in arrays.items():
+            if k in views:
+                converted[k] = views[k]
+                continue
+            host = super().as_array(a, k)
+            if host.ndim != 0:
+                raise ValueError(
+                    f"{k} is a host array of shape {host.shape} beside the device array "
+                    f"{on_device[0]}; put it on the device too (only scalars may stay on the "
+                    "host)")
+            converted[k] = cuda.to_device(host.astype(dtype))
+        return converted, dtype
+
+    def as_rows(self, a, axis, name):
+        if isinstance(a, np.ndarray):
+            return super().as_rows(a, axis, name)
+        shape, strides = tuple(a.shape), tuple(a.strides)
+        n, col = shape[axis], strides[axis]
+        lead = shape[:axis] + shape[axis + 1:]
+        row = _one_stride(lead, strides[:axis] + strides[axis + 1:], n * col)
+        if row is None:
+            raise ValueError(
+                f"{name} is a device array (shape {shape}, strides {strides}) whose slices "
+                f"along axis {axis} cannot be read as rows without a copy; pass it "
+                "C-contiguous with that axis last")
+        return _view(a, (math.prod(lead), n), (row, col)), lead
+
+    def from_rows(self, out, shape, axis):
+        if isinstance(out, np.ndarray):
+            return super().from_rows(out, shape, axis)
+        moved = shape[:axis] + shape[axis + 1:] + (shape[axis],)
+        c = _c_strides(moved, np.dtype(out.dtype).itemsize)
+        return _view(out, shape, c[:axis] + (c[-1],) + c[axis:-1])
+
+    def deliver(self, out, *inputs):
+        if isinstance(out, np.ndarray):
+            return out
+        for x in inputs:
+            if _is_device_array(x):
+                return _like_input(out, x)
+        return out
+
+    def broadcast_to(self, a, shape, name):
+        if isinstance(a, np.ndarray):
+            return super().broadcast_to(a, shape, name)
+        if tuple(a.shape) == shape:
+            if _one_stride(shape, tuple(a.strides), 0) is None:
+                raise ValueError(f"{name} is a device array (shape {shape}, strides "
+                                 f"{tuple(a.strides)}) that an elementwise kernel cannot "
+                                 "read without a copy; pass it C-contiguous")
+            return a
+        if a.size == 1:
+            return _view(a, shape, (0,) * len(shape))
+        raise ValueError(f"{name} is a device array of shape {tuple(a.shape)}; on the device "
+                         f"every argument must have the broadcast shape {shape} or be a "
+                         "single value")
+
+    @_launches
+    def first_not_positive(self, a):
+        if isinstance(a, np.ndarray):
+            return super().first_not_positive(a)
+        flat = _flat(a)
+        if flat.size == 0:
+            return None
+        k = self._k
+        grid = self.grid_for(flat.size)
+        part = cuda.device_array(grid, dtype=np.float64)
+        k.count_not_positive_kernel[grid, self.block, 0, k.SHARED_SUM](flat, part)
+        count = cuda.device_array(1, dtype=np.float64)
+        k.sum_kernel[1, self.block, 0, k.SHARED_SUM](part, count)
+        if count.copy_to_host()[0] == 0:
+            return None
+        host = flat.copy_to_host()  # only on the error path, to name the value
+        return float(host[host <= 0][0])
+
+    @_launches
+    def as_targets(self, targets, n_rows, n_classes, ignore_index):
+        if not _is_device_array(targets):
+            return super().as_targets(targets, n_rows, n_classes, ignore_index)
+        from kernbench._validate import class_targets, integer_scalar
+
+        t = _device_view(targets)
+        if np.dtype(t.dtype) != np.int64:
+            raise ValueError(f"targets is a device array of dtype {np.dtype(t.dtype)}; on the "
+                             "device targets must be int64 (as torch's class indices are)")
+        if tuple(t.shape) != (n_rows,):
+            raise ValueError(f"targets must have shape ({n_rows},) to match logits; got "
+                             f"{tuple(t.shape)}")
+        if n_rows > 1 and t.strides[0] < 0:
+            raise ValueError(f"targets is a device array with a negative stride "
+                             f"{t.strides[0]}; pass one with a non-negative stride")
+        ignore = integer_scalar(ignore_index, "ignore_index")
+        if n_rows == 0:
+            return t, ignore, 0
+        k = self._k
+        grid = self.grid_for(n_rows)
+        part = cuda.device_array((2, grid), dtype=np.float64)
+        k.targets_partials[grid, self.block, 0, k.SHARED_PAIR](t, ignore, n_classes, part)
+        counts = cuda.device_array(2, dtype=np.float64)
+        for i in range(2):
+            k.sum_kernel[1, self.block, 0, k.SHARED_SUM](part[i], counts[i:i + 1])
+        bad, kept = counts.copy_to_host()
+        if bad > 0:  # the host check names the first bad target, and raises
+            class_targets(t.copy_to_host(), n_rows, n_classes, ignore)
+            raise AssertionError("the device found an invalid target that the host did not")
+        return t, ignore, int(kept)
+
     # ------------------------------------------------------------------ optimizers
     @_launches
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
@@ -396,6 +609,14 @@ class CudaBackend(Backend):
         return a
 
     @staticmethod
+    def _device(a):
+        """An information input on the device: a device array (the caller's memory, shaped
+        by the hooks above) as it is, a NumPy array copied in (the slow path)."""
+        if isinstance(a, np.ndarray):
+            return cuda.to_device(np.ascontiguousarray(a))
+        return a
+
+    @staticmethod
     def _host_rows(values, status):
         return values.copy_to_host(), status.copy_to_host()
 
@@ -407,15 +628,14 @@ class CudaBackend(Backend):
     def entropy_rows(self, p):
         if p.shape[0] == 0:
             return self._no_rows()
-        d = cuda.to_device(np.ascontiguousarray(p))
+        d = self._device(p)
         values, status, _ = self._rows(self._k.MODE_ENTROPY, d, d)
         return self._host_rows(values, status)
 
     def _pq(self, mode, p, q):
         if p.shape[0] == 0:
             return self._no_rows()
-        dp = cuda.to_device(np.ascontiguousarray(p))
-        dq = cuda.to_device(np.ascontiguousarray(q))
+        dp, dq = self._device(p), self._device(q)
         values, status, _ = self._rows(mode, dp, dq)
         return self._host_rows(values, status)
 
@@ -432,8 +652,7 @@ class CudaBackend(Backend):
         if p.shape[0] == 0:
             return self._no_rows()
         k = self._k
-        dp = cuda.to_device(np.ascontiguousarray(p))
-        dq = cuda.to_device(np.ascontiguousarray(q))
+        dp, dq = self._device(p), self._device(q)
         _, status, sums = self._rows(k.MODE_JS_SUMS, dp, dq)
         values, status, _ = self._rows(k.MODE_JS_TERMS, dp, dq, sums=sums, status=status)
         return self._host_rows(values, status)
@@ -441,7 +660,7 @@ class CudaBackend(Backend):
     def _joint_terms(self, joint):
         """(S, A, R, C, status): sum, sum j log j, the same over row sums and column sums."""
         k = self._k
-        d = cuda.to_device(np.ascontiguousarray(joint))
+        d = self._device(joint)
         rows, cols = d.shape
         _, _, tot = self._rows(k.MODE_ENTROPY, d, d)
         col = cuda.device_array(cols, dtype=np.float64)
@@ -473,13 +692,15 @@ class CudaBackend(Backend):
         rows = x.shape[0]
         if out.size == 0:
             return
-        d = cuda.to_device(np.ascontiguousarray(x))
-        d_out = cuda.device_array(x.shape, dtype=x.dtype)
+        d = self._device(x)
+        on_host = isinstance(out, np.ndarray)
+        d_out = cuda.device_array(out.shape, dtype=out.dtype) if on_host else out
         grid = max(1, min(rows, self.max_blocks))  # one block per row, grid-stride over rows
         k = self._k
         launch = k.softmax_kernel[grid, self.block, 0, k.SHARED_ONLINE]
         launch(d, float(temperature), bool(log), d_out)
-        d_out.copy_to_host(out)
+        if on_host:
+            d_out.copy_to_host(out)
 
     @_launches
     def softmax_rows(self, x, temperature, out) -> None:
@@ -495,8 +716,9 @@ class CudaBackend(Backend):
         rows = logits.shape[0]
         if rows == 0:
             return np.empty(0)
-        d = cuda.to_device(np.ascontiguousarray(logits))
-        d_t = cuda.to_device(np.ascontiguousarray(targets, dtype=np.int64))
+        d = self._device(logits)
+        d_t = self._device(np.asarray(targets, dtype=np.int64)
+                           if isinstance(targets, np.ndarray) else targets)
         losses = cuda.device_array(rows, dtype=np.float64)
         grid = max(1, min(rows, self.max_blocks))
         k = self._k
@@ -507,10 +729,13 @@ class CudaBackend(Backend):
     def _elementwise_out(self, kernel, out, *inputs) -> None:
         if out.size == 0:
             return
-        flat = [cuda.to_device(np.ascontiguousarray(a).reshape(-1)) for a in inputs]
-        d_out = cuda.device_array(out.size, dtype=out.dtype)
+        flat = [cuda.to_device(np.ascontiguousarray(a).reshape(-1))
+                if isinstance(a, np.ndarray) else _flat(a) for a in inputs]
+        on_host = isinstance(out, np.ndarray)
+        d_out = cuda.device_array(out.size, dtype=out.dtype) if on_host else _flat(out)
         self._launch(kernel, out.size)(*flat, d_out)
-        d_out.copy_to_host(out.reshape(-1))
+        if on_host:
+            d_out.copy_to_host(out.reshape(-1))
 
     @_launches
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:

@@ -3,7 +3,9 @@
 A backend is an object with one method per name in :data:`KERNELS`, each with exactly the
 signature written here (a test compares them). Backends only compute: the public layer
 (:mod:`kernbench.optim`, :mod:`kernbench.info`) has already validated every argument, converted
-array-likes to float32/float64 NumPy arrays, moved the reduction axis last and allocated outputs.
+array-likes to float32/float64 arrays of the backend's kind (by its ``as_array`` and the other
+array hooks of :class:`kernbench.backends.Backend`: NumPy arrays, dask arrays, views of the
+caller's device arrays), moved the reduction axis last and allocated outputs.
 A kernel never raises for bad data; data errors that are cheapest to find inside the kernel's
 single pass (a negative probability, a slice summing to zero) come back as a status code.
 
@@ -110,7 +112,7 @@ class Kernels(Protocol):
 
     # ------------------------------------------------------------------ information
     # Kernels with an ``out`` argument fill it and return None, or, when the backend's
-    # new_output() gave None (immutable arrays), return the result instead.
+    # output_for() gave None (immutable arrays), return the result instead.
     def entropy_rows(self, p) -> tuple[np.ndarray, np.ndarray]:
         """Entropy of each row of the 2-D (R, n) array p, normalized along the row.
 
