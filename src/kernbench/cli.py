@@ -1,4 +1,4 @@
-"""The ``kernbench`` command line: demo, list, run, report, compare, lecture."""
+"""The ``kernbench`` command line: demo, list, run, report, compare, dask-scaling, lecture."""
 
 from __future__ import annotations
 
@@ -166,12 +166,16 @@ def _report(args) -> int:
 
     try:
         runs = [load_results(p) for p in args.results]
-    except (ResultsError, OSError) as exc:
+        if args.dask_scaling:
+            from kernbench.bench.dask_scaling import load_scaling
+
+            load_scaling(args.dask_scaling)
+    except (ResultsError, OSError, ValueError) as exc:
         print(f"kernbench report: {exc}", file=sys.stderr)
         return 2
     command = "kernbench " + " ".join(shlex.quote(a) for a in (args.argv or []))
     readme = write_report(runs, Path(args.out), sources=[str(p) for p in args.results],
-                          report_command=command)
+                          report_command=command, dask_scaling=args.dask_scaling)
     print(f"wrote {readme}")
     return 0
 
@@ -186,6 +190,58 @@ def _compare(args) -> int:
         print(f"kernbench compare: {exc}", file=sys.stderr)
         return 2
     return compare_runs(base, new, threshold=args.threshold, out=sys.stdout)
+
+
+# ---------------------------------------------------------------------------- dask scaling
+
+def _dask_scaling(args) -> int:
+    from kernbench.bench.runner import prepare_process_environment
+
+    prepare_process_environment()  # before numba loads an OpenMP runtime
+    import kernbench as kb
+    from kernbench.bench import dask_scaling as ds
+
+    try:
+        settings = ds.ScalingSettings(
+            elements=args.elements, clusters=tuple(ds.parse_clusters(args.clusters)),
+            repeats=args.repeats, warmup=args.warmup, chunk_bytes=args.chunk,
+            seed=args.seed).validate()
+        kb.get_backend("dask")
+        kb.get_backend("numba")
+    except (ValueError, kb.BackendUnavailableError) as exc:
+        print(f"kernbench dask-scaling: {exc}", file=sys.stderr)
+        return 2
+    command = "kernbench " + " ".join(shlex.quote(a) for a in (args.argv or []))
+    doc = ds.run_scaling(settings, command=command,
+                         progress=lambda label: print(label, file=sys.stderr, flush=True))
+    out = Path(args.out)
+    ds.save_scaling(doc, out / "results.json")
+    readme = out / "README.md"
+    readme.write_text("# kernbench: the dask backend's scaling\n\n"
+                      f"Written by `{command}` with its results file `results.json`; every "
+                      "figure below comes from that file.\n\n"
+                      + ds.scaling_markdown(doc, level=2) + "\n")
+    print(f"wrote {readme} and {out / 'results.json'} ({doc['elapsed_s']:.0f} s)")
+    return 0
+
+
+def _element_count(text: str) -> int:
+    counts = _element_counts(text)
+    if len(counts) != 1:
+        raise argparse.ArgumentTypeError(f"--elements takes one element count; got {text!r}")
+    return counts[0]
+
+
+def _byte_size(text: str) -> int:
+    from dask.utils import parse_bytes
+
+    try:
+        value = int(parse_bytes(text))
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"--chunk takes a size such as 64MiB; got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--chunk must be at least 1 byte; got {text!r}")
+    return value
 
 
 # ---------------------------------------------------------------------------- parser
@@ -245,7 +301,29 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="README.md with tables and plots from results")
     report.add_argument("results", nargs="+", help="results JSON files of kernbench run")
     report.add_argument("--out", required=True, help="folder for README.md and the PNGs")
+    report.add_argument("--dask-scaling", metavar="JSON",
+                        help="add the section of a kernbench dask-scaling results file")
     report.set_defaults(func=_report)
+
+    scaling = sub.add_parser(
+        "dask-scaling", help="the dask backend on LocalClusters of 1 and 2 workers against "
+                             "numba on the same data (Adam float32, entropy float64); writes "
+                             "results.json and README.md")
+    scaling.add_argument("--elements", type=_element_count, default=100_000_000,
+                         help="elements of each case (default 1e8)")
+    scaling.add_argument("--clusters", default="1x1,2x1,1x2",
+                         help="WORKERSxTHREADS per worker, comma-separated "
+                              "(default 1x1,2x1,1x2)")
+    scaling.add_argument("--repeats", type=int, default=7,
+                         help="timed calls per backend and case (default 7)")
+    scaling.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    scaling.add_argument("--chunk", type=_byte_size,
+                         help="bytes per chunk (default: the dask backend's, 64MiB)")
+    scaling.add_argument("--seed", type=int, default=0)
+    scaling.add_argument("--out", default="reports/dask-scaling",
+                         help="folder for results.json and README.md "
+                              "(default reports/dask-scaling)")
+    scaling.set_defaults(func=_dask_scaling)
 
     compare = sub.add_parser("compare", help="per-case time ratios of two runs; exit 1 on a "
                                              "slowdown past the threshold")

@@ -5,7 +5,9 @@ Where it computes
     2, one thread each, worker processes unless ``KERNBENCH_DASK_PROCESSES=0``) is started lazily
     on the first kernel call, never at import or at ``get_backend`` (``available_backends()``
     instantiates every backend), and closed at exit. ``KERNBENCH_DASK_SCHEDULER=<address>``,
-    :func:`use_client` or :meth:`DaskBackend.connect` use an existing cluster instead.
+    :func:`use_client` (or the block ``with using(client):``) or :meth:`DaskBackend.connect`
+    use an existing cluster instead; :func:`local_cluster` starts one of a chosen size, and
+    :func:`cluster_info` says how big the one in use is.
 
 Arrays
     Information functions take dask arrays or anything NumPy takes; a NumPy input becomes a dask
@@ -56,6 +58,7 @@ Known limits
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import operator
 import os
@@ -138,20 +141,71 @@ def get_client():
 
 
 def _start_local_cluster():
-    import logging
-
     workers = int(os.environ.get("KERNBENCH_DASK_WORKERS", "2"))
     processes = os.environ.get("KERNBENCH_DASK_PROCESSES", "1") not in ("0", "false", "no")
+    client = local_cluster(workers, processes=processes)
+    client._kernbench_embedded = True
+    _owned.extend([client, client.cluster])
+    return client
+
+
+def local_cluster(workers: int, threads_per_worker: int = 1, processes: bool = True):
+    """A ``distributed.Client`` on a new LocalCluster set up as the embedded one.
+
+    Each worker runs ``threads_per_worker`` task threads and one numba thread per task (the
+    chunk kernels are serial builds: Dask's tasks are the parallelism, so numba's own thread
+    pool would only oversubscribe the cores). The caller closes it: ``client.close()`` and
+    ``client.cluster.close()``.
+    """
+    import logging
+
+    for value, name in ((workers, "workers"), (threads_per_worker, "threads_per_worker")):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
     # Logs up to CRITICAL are silenced: task errors reach the caller through the client, and
     # the workers' heartbeat complaints while the cluster closes at exit are noise.
     cluster = distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=processes,
-        dashboard_address=":0", silence_logs=logging.CRITICAL,
-        # one numba thread per worker: Dask's tasks are the parallelism
+        n_workers=int(workers), threads_per_worker=int(threads_per_worker),
+        processes=processes, dashboard_address=":0", silence_logs=logging.CRITICAL,
         **({"env": {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}} if processes else {}))
-    client = distributed.Client(cluster)
-    _owned.extend([client, cluster])
-    return client
+    return distributed.Client(cluster)
+
+
+@contextlib.contextmanager
+def using(client):
+    """Compute on ``client`` inside the block, then on whatever was in use before."""
+    global _client
+    with _lock:
+        previous = _client
+        _client = client
+    try:
+        yield client
+    finally:
+        with _lock:
+            _client = previous
+
+
+def cluster_info(client=None) -> dict:
+    """The size of the cluster the backend computes on (default: its current client).
+
+    ``{"scheduler", "workers", "threads", "threads_per_worker", "memory_limit_bytes",
+    "worker_processes", "embedded"}``; ``embedded`` is true for the LocalCluster kernbench
+    started itself.
+    """
+    client = client or get_client()
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    threads = [int(w.get("nthreads", 0)) for w in workers.values()]
+    return {
+        "scheduler": info.get("address"),
+        "workers": len(workers),
+        "threads": sum(threads),
+        "threads_per_worker": sorted(set(threads)),
+        "memory_limit_bytes": sorted({int(w.get("memory_limit") or 0)
+                                      for w in workers.values()}),
+        "worker_processes": not any(str(a).startswith("inproc") for a in workers),
+        "embedded": bool(getattr(client, "_kernbench_embedded", False)),
+    }
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -742,4 +796,5 @@ class DaskBackend(Backend):
         return self._deliver(result, out)
 
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "DaskBackend", "get_client", "use_client"]
+__all__ = ["DEFAULT_CHUNK_BYTES", "DaskBackend", "cluster_info", "get_client", "local_cluster",
+           "use_client", "using"]

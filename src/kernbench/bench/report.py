@@ -315,6 +315,11 @@ def machine_section(run: dict, source: str) -> str:
                          f"triad {b['triad_gbps']:.1f} GB/s{inplace} ({bw.get('statistic')}, "
                          f"{bw.get('array_bytes', 0) / 1e6:.0f} MB arrays)")
     lines += gpu_lines(m)
+    dc = m.get("dask_cluster")
+    if dc:
+        where = "embedded LocalCluster" if dc.get("embedded") else dc.get("scheduler")
+        lines.append("- dask cluster: " + (dc["error"] if "error" in dc else
+                     f"{dc['workers']} workers, {dc['threads']} threads ({where})"))
     versions = m.get("versions", {})
     lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
     git = m.get("git", {})
@@ -552,9 +557,17 @@ def plot_gbps(res: Results, dtype: str, bw: dict, path: Path) -> None:
 
 # ---------------------------------------------------------------------------- the README
 
+def dask_scaling_section(path) -> str:
+    """The dask scaling section from a ``kernbench dask-scaling`` results file."""
+    from kernbench.bench.dask_scaling import load_scaling, scaling_markdown
+
+    return scaling_markdown(load_scaling(path), level=2)
+
+
 def write_report(runs: list[dict], out: Path, sources: list[str] | None = None,
-                 report_command: str = "") -> Path:
-    """Write ``out/README.md`` and its PNGs from validated results; return the README path."""
+                 report_command: str = "", dask_scaling=None) -> Path:
+    """Write ``out/README.md`` and its PNGs from validated results; return the README path.
+    ``dask_scaling``: a ``kernbench dask-scaling`` results file whose section to add."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -606,6 +619,8 @@ def write_report(runs: list[dict], out: Path, sources: list[str] | None = None,
                   f"![achieved bandwidth, {dtype}]({gb})", "",
                   gbps_table(res, dtype, limit), ""]
     parts += device_section(res)
+    if dask_scaling:
+        parts += [dask_scaling_section(dask_scaling), ""]
     parts += ["## Compile time and break-even", "",
               "Measured in two fresh processes sharing an empty temporary `NUMBA_CACHE_DIR`: the "
               "first compiles (cold), the second loads the cache. Compile time is first call "

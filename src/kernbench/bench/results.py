@@ -20,7 +20,11 @@ Schema version 2 (this kernbench writes it, and reads versions 1 and 2)::
                           "driver_version", "driver_cuda_version", "toolkit_cuda_version":
                           str | null, "nominal_bandwidth_gbps": float | null,
                           "copy_bandwidth": {"array_bytes", "repeats", "memcpy_gbps",
-                                             "kernel_gbps", "best_gbps", ...} | {"error"}}},
+                                             "kernel_gbps", "best_gbps", ...} | {"error"}},
+                  "dask_cluster": {"scheduler", "workers", "threads", "threads_per_worker",
+                                   "memory_limit_bytes", "worker_processes", "embedded"}
+                                  | {"error"}    # only when the dask backend ran
+                 },
       "compile": [                                      # JIT cost, from fresh processes
         {"backend", "kernel", "dtype", "status": "ok" | "failed", "reason",
          "compile_s", "cold_first_call_s", "cache_load_s", "cached_first_call_s",

@@ -407,6 +407,8 @@ def run_benchmarks(settings: RunSettings, command: str = "",
         cases += run_case(wl, shape, dtype, settings, budget)
         gc.collect()  # large inputs of the case just done go before the next is made
         pr.release_cuda_memory()
+    if "dask" in settings.backends and not backend_problem("dask"):
+        machine["dask_cluster"] = dask_cluster()
     if settings.measure_bandwidth and "bandwidth" in machine:
         # measured again after the timing; the best of the two is the machine's figure
         first = machine["bandwidth"]
@@ -426,6 +428,16 @@ def run_benchmarks(settings: RunSettings, command: str = "",
         "cases": cases,
         "elapsed_s": time.perf_counter() - started,
     }
+
+
+def dask_cluster() -> dict:
+    """The size of the cluster the dask cases ran on (see ``dask_backend.cluster_info``)."""
+    from kernbench.backends.dask_backend import cluster_info
+
+    try:
+        return cluster_info()
+    except Exception as exc:  # noqa: BLE001 - recorded, never fatal to a finished run
+        return {"error": _error_text(exc)}
 
 
 def default_backends() -> list[str]:
