@@ -323,6 +323,313 @@ def test_state_dict_round_trip_cuda_numpy_cuda(cuda, rng):
             assert_same(mine[i][key], theirs[i][key], exact_zeros=False, err_msg=key)
 
 
+# ---------------------------------------------------------------------------- device inputs
+# Information functions on device arrays, against the numpy backend on the same values.
+
+def _host(x):
+    return x.copy_to_host() if _on_device(x) else x
+
+
+@pytest.fixture
+def transfers(cuda, monkeypatch):
+    """Element counts of every host <-> device copy made through numba while a test runs;
+    a device array converted by NumPy (a hidden copy to the host) fails the test."""
+    cls = type(cuda.to_device(np.zeros(1)))
+    log = {"to_host": [], "to_device": []}
+    real_copy, real_to_device = cls.copy_to_host, cuda.to_device
+
+    def copy_to_host(self, *args, **kwargs):
+        log["to_host"].append(self.size)
+        return real_copy(self, *args, **kwargs)
+
+    def to_device(a, *args, **kwargs):
+        log["to_device"].append(np.size(a))
+        return real_to_device(a, *args, **kwargs)
+
+    def no_conversion(self, *args, **kwargs):
+        raise AssertionError("NumPy converted a device array: a copy to the host")
+
+    monkeypatch.setattr(cls, "copy_to_host", copy_to_host)
+    monkeypatch.setattr(cls, "__array__", no_conversion, raising=False)
+    monkeypatch.setattr(cuda, "to_device", to_device)
+    return log
+
+
+def _distributions(rng, dtype):
+    """p and q (4, 60) with an all-zero-but-one row, identical rows and q = 0 where p > 0."""
+    p = rng.random((4, 60))
+    p[p < 0.2] = 0.0
+    p[0] = 0.0
+    p[0, 3] = 2.0                                   # one-hot: entropy exactly 0
+    q = rng.random((4, 60))
+    q[1] = p[1]                                     # identical: KL and JS exactly 0
+    q[2, np.flatnonzero(p[2] > 0)[0]] = 0.0         # p > 0 where q = 0: KL and CE inf
+    q[3, p[3] == 0] = 0.0                           # zeros in both
+    return p.astype(dtype), q.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_device_reductions_match_numpy(cuda, rng, dtype):
+    p, q = _distributions(rng, dtype)
+    dp, dq = cuda.to_device(p), cuda.to_device(q)
+    cases = [((dp,), (p,), {}), ((dp[1],), (p[1],), {}), ((dp,), (p,), {"axis": 0}),
+             ((dp[:, 1::2],), (p[:, 1::2],), {"base": 2}), ((dp[1:3],), (p[1:3],), {})]
+    for dev, host, kw in cases:
+        got, want = info.entropy(*dev, **kw, backend="cuda"), info.entropy(*host, **kw,
+                                                                          backend="numpy")
+        assert type(got) is type(want) and np.asarray(got).dtype == dtype  # NumPy results
+        assert_same(got, want, err_msg=f"entropy {kw}")
+    assert info.entropy(dp[0], backend="cuda") == 0.0
+    for name in ("kl_divergence", "cross_entropy", "js_divergence"):
+        fn = getattr(info, name)
+        for dev, host, kw in [((dp, dq), (p, q), {}), ((dp, dq), (p, q), {"axis": 0}),
+                              ((dp[:, ::3], dq[:, ::3]), (p[:, ::3], q[:, ::3]), {})]:
+            got = fn(*dev, **kw, backend="cuda")
+            assert isinstance(got, np.ndarray) and got.dtype == dtype
+            assert_same(got, fn(*host, **kw, backend="numpy"), err_msg=f"{name} {kw}")
+        if name != "cross_entropy":
+            assert fn(dp[1], dq[1], backend="cuda") == 0.0
+        if name != "js_divergence":
+            assert fn(dp[2], dq[2], backend="cuda") == np.inf
+
+
+def test_device_joint_tables_match_numpy(cuda, rng):
+    joint = rng.random((5, 30))
+    joint[:, 3] = 0.0
+    joint[2] = 0.0
+    d = cuda.to_device(joint)
+    for name in ("mutual_information", "conditional_entropy"):
+        fn = getattr(info, name)
+        for dev, host in [(d, joint), (d[:, ::2], joint[:, ::2]), (d.T, joint.T)]:
+            assert_same(fn(dev, backend="cuda"), fn(host, backend="numpy"), err_msg=name)
+    diagonal = cuda.to_device(np.diag([1.0, 2.0, 3.0]))
+    assert info.conditional_entropy(diagonal, backend="cuda") == 0.0
+
+
+def _awkward_logits(rng, dtype):
+    x = rng.normal(scale=4.0, size=(6, 40))
+    x[0, 5] = -np.inf       # probability 0
+    x[1] = -np.inf          # all -inf: a NaN row
+    x[2, 7] = np.nan        # NaN propagates to the row
+    x[3, 0] = np.inf        # +inf: a NaN row
+    x[4, 39] = 60.0         # a dominant logit
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_device_softmax_matches_numpy_and_stays_on_device(cuda, rng, dtype, name):
+    fn = getattr(info, name)
+    x = _awkward_logits(rng, dtype)
+    d = cuda.to_device(x)
+    for dev, host, kw in [(d, x, {}), (d, x, {"axis": 0, "temperature": 0.5}),
+                          (d[1::2, 3:], x[1::2, 3:], {"temperature": 2.0}),
+                          (d[4], x[4], {})]:
+        got = fn(dev, **kw, backend="cuda")
+        assert _on_device(got) and got.dtype == dtype and got.shape == host.shape
+        assert_same(got.copy_to_host(), fn(host, **kw, backend="numpy"), err_msg=f"{kw}")
+    empty = fn(cuda.to_device(np.zeros((0, 4), dtype)), backend="cuda")
+    assert _on_device(empty) and empty.shape == (0, 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_device_cross_entropy_logits_matches_numpy(cuda, rng, dtype):
+    x = _awkward_logits(rng, dtype)
+    x[1] = rng.normal(size=40)  # a finite row again, its target ignored below
+    t = np.array([5, -100, 3, 2, 39, 0])  # row 0 targets its -inf logit: an infinite loss
+    d, dt = cuda.to_device(x), cuda.to_device(t)
+    for targets in (dt, t):  # targets on the device or the host
+        for kw in [{"reduction": "none"}, {"reduction": "sum"}, {"label_smoothing": 0.1},
+                   {"reduction": "none", "label_smoothing": 0.3}]:
+            got = info.cross_entropy_logits(d, targets, **kw, backend="cuda")
+            want = info.cross_entropy_logits(x, t, **kw, backend="numpy")
+            assert type(got) is type(want) and np.asarray(got).dtype == dtype
+            assert_same(got, want, err_msg=f"{kw}")
+    finite = slice(4, 6)  # targets 39 and 0
+    for kw in [{}, {"ignore_index": 39}]:
+        assert_same(info.cross_entropy_logits(d[finite], dt[finite], **kw, backend="cuda"),
+                    info.cross_entropy_logits(x[finite], t[finite], **kw, backend="numpy"))
+        assert_same(info.perplexity(d[finite], dt[finite], **kw, backend="cuda"),
+                    info.perplexity(x[finite], t[finite], **kw, backend="numpy"))
+    ignored = cuda.to_device(np.full(6, -100))
+    assert np.isnan(info.cross_entropy_logits(d, ignored, backend="cuda"))
+    assert info.cross_entropy_logits(d, ignored, reduction="sum", backend="cuda") == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_device_gaussians_match_numpy_and_stay_on_device(cuda, rng, dtype):
+    mu1, mu2 = rng.normal(size=(2, 3, 20)).astype(dtype)
+    s1, s2 = rng.uniform(0.2, 3.0, size=(2, 3, 20)).astype(dtype)
+    s2[0, :4] = s1[0, :4]
+    mu2[0, :4] = mu1[0, :4]  # equal Gaussians: KL exactly 0
+    dev = [cuda.to_device(a) for a in (mu1, s1, mu2, s2)]
+    got = info.gaussian_kl(*dev, backend="cuda")
+    assert _on_device(got) and got.dtype == dtype and got.shape == mu1.shape
+    assert_same(got.copy_to_host(), info.gaussian_kl(mu1, s1, mu2, s2, backend="numpy"))
+    # Python scalars beside device arrays take their dtype, as in torch
+    got = info.gaussian_kl(dev[0], dev[1], 0.0, 1.0, backend="cuda")
+    assert _on_device(got) and got.dtype == dtype
+    want = info.gaussian_kl(mu1, s1, np.zeros(1, dtype), np.ones(1, dtype), backend="numpy")
+    assert_same(got.copy_to_host(), want)
+    got = info.gaussian_entropy(dev[3][:, ::2], backend="cuda")
+    assert _on_device(got) and got.dtype == dtype
+    assert_same(got.copy_to_host(), info.gaussian_entropy(s2[:, ::2], backend="numpy"))
+    scalar = info.gaussian_entropy(cuda.to_device(np.array(2.0, dtype)), backend="cuda")
+    assert _on_device(scalar) and scalar.shape == ()
+    assert_same(scalar.copy_to_host(), info.gaussian_entropy(dtype(2.0), backend="numpy"))
+
+
+def test_device_inputs_are_read_in_place(cuda, rng, transfers):
+    """Only small results cross to the host, and nothing of the inputs is copied in."""
+    rows = 4
+    p, q = (cuda.to_device(a) for a in _distributions(rng, np.float64))
+    x = cuda.to_device(rng.normal(size=(rows, 60)))
+    t = cuda.to_device(np.array([0, 7, -100, 59]))
+    sigma = cuda.to_device(rng.uniform(0.5, 2.0, size=(rows, 60)))
+    transfers["to_host"].clear()
+    transfers["to_device"].clear()
+    info.entropy(p, backend="cuda")
+    info.entropy(p, axis=0, backend="cuda")  # 60 columns: 60 values come back
+    for name in ("kl_divergence", "cross_entropy", "js_divergence"):
+        getattr(info, name)(p, q, backend="cuda")
+    info.mutual_information(p, backend="cuda")
+    info.cross_entropy_logits(x, t, reduction="none", backend="cuda")
+    info.perplexity(x, t, backend="cuda")
+    outputs = [info.softmax(x, backend="cuda"), info.log_softmax(x, axis=0, backend="cuda"),
+               info.gaussian_kl(x, sigma, 0.0, 1.0, backend="cuda"),
+               info.gaussian_entropy(sigma, backend="cuda")]
+    assert all(_on_device(o) for o in outputs)
+    assert transfers["to_device"] == [1, 1]  # the two scalars of gaussian_kl
+    assert transfers["to_host"] and max(transfers["to_host"]) <= 60 < rows * 60
+
+
+class _Launched(Exception):
+    pass
+
+
+class _NoLaunch:
+    """Stands in for a computing kernel: launching it fails the test."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __getitem__(self, config):
+        raise _Launched(f"{self.name} was launched")
+
+
+#: The kernels that compute; the argument checks (targets_partials,
+#: count_not_positive_kernel, sum_kernel) may run.
+_COMPUTING = ("rows_partials", "rows_finish", "column_sums", "joint_finish", "softmax_kernel",
+              "ce_logits_kernel", "gaussian_kl_kernel", "gaussian_entropy_kernel")
+
+LOGITS = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+ON = "device"  # a marker in the table below: the argument before it goes to the device
+
+
+def _d(a, dtype=None):
+    return (np.asarray(a, dtype=dtype), ON)
+
+
+# (id, function, arguments (device ones marked with _d), keywords, regex of the message)
+BAD_DEVICE_CALLS = [
+    ("p-int-dtype", info.entropy, [_d([1, 2, 3])], {}, r"\bp\b.*dtype int64"),
+    ("p-float16", info.entropy, [_d([1, 2, 3], np.float16)], {}, r"\bp\b.*float16"),
+    ("p-rows-need-a-copy", info.entropy, [_d(np.ones((2, 3, 4)))], {"axis": 1},
+     r"\bp\b.*axis 1"),
+    ("p-negative-strides", info.entropy, [(np.ones((2, 4)), "reversed")], {},
+     r"\bp\b.*negative strides"),
+    ("q-host-beside-device-p", info.kl_divergence, [_d([0.5, 0.5]), [0.5, 0.5]], {},
+     r"\bq\b.*host"),
+    ("p-q-dtypes", info.cross_entropy, [_d([0.5, 0.5]), _d([0.5, 0.5], np.float32)], {},
+     r"dtype.*\bp\b float64.*\bq\b float32"),
+    ("p-q-shapes", info.js_divergence, [_d([0.5, 0.5]), _d([0.2, 0.3, 0.5])], {},
+     r"same shape"),
+    ("joint-1d", info.mutual_information, [_d([0.5, 0.5])], {}, r"joint"),
+    ("temperature-zero", info.softmax, [_d(LOGITS)], {"temperature": 0.0}, r"temperature"),
+    ("logits-1d", info.cross_entropy_logits, [_d([1.0, 2.0]), _d([0])], {}, r"logits"),
+    ("target-too-big", info.cross_entropy_logits, [_d(LOGITS), _d([0, 3])], {},
+     r"targets\[1\] = 3 is outside \[0, 3\)"),
+    ("target-negative", info.cross_entropy_logits, [_d(LOGITS), _d([-1, 0])], {},
+     r"targets\[0\] = -1"),
+    ("target-ignore-index-elsewhere", info.perplexity, [_d(LOGITS), _d([-100, 1])],
+     {"ignore_index": 1}, r"targets\[0\] = -100"),
+    ("targets-int32", info.cross_entropy_logits, [_d(LOGITS), _d([0, 1], np.int32)], {},
+     r"targets.*int64"),
+    ("targets-float", info.cross_entropy_logits, [_d(LOGITS), _d([0.0, 1.0])], {},
+     r"targets.*int64"),
+    ("targets-shape", info.cross_entropy_logits, [_d(LOGITS), _d([0, 1, 2])], {},
+     r"targets must have shape \(2,\)"),
+    ("label-smoothing", info.cross_entropy_logits, [_d(LOGITS), _d([0, 1])],
+     {"label_smoothing": 2.0}, r"label_smoothing"),
+    ("sigma-zero", info.gaussian_entropy, [_d([1.0, 0.0, 2.0])], {},
+     r"sigma must be > 0 everywhere; found 0\.0"),
+    ("sigma2-negative", info.gaussian_kl, [_d([0.0, 1.0]), _d([1.0, 1.0]), 0.0,
+                                           _d([1.0, -2.0])], {}, r"sigma2.*found -2\.0"),
+    ("sigma1-scalar-zero", info.gaussian_kl, [_d([0.0, 1.0]), 0.0, 0.0, 1.0], {}, r"sigma1"),
+    ("sigma1-partial-broadcast", info.gaussian_kl, [_d(np.zeros((3, 2))), _d([1.0, 1.0]),
+                                                    0.0, 1.0], {}, r"sigma1.*shape \(2,\)"),
+    ("mu2-host-array", info.gaussian_kl, [_d([0.0, 1.0]), _d([1.0, 1.0]), [0.0, 0.0], 1.0],
+     {}, r"mu2.*host"),
+]
+
+
+def _place(cuda, arg):
+    if isinstance(arg, tuple) and arg[1] == ON:
+        return cuda.to_device(arg[0])
+    if isinstance(arg, tuple) and arg[1] == "reversed":
+        return cuda.to_device(arg[0])[:, ::-1]
+    return arg
+
+
+@pytest.mark.parametrize("fn,args,kw,match", [c[1:] for c in BAD_DEVICE_CALLS],
+                         ids=[c[0] for c in BAD_DEVICE_CALLS])
+def test_bad_device_input_raises_before_any_computing_kernel(cb, cuda, monkeypatch, fn, args,
+                                                             kw, match):
+    placed = [_place(cuda, a) for a in args]
+    for name in _COMPUTING:
+        monkeypatch.setattr(cb._k, name, _NoLaunch(name))
+    with pytest.raises(ValueError, match=match):
+        fn(*placed, **kw, backend="cuda")
+
+
+@pytest.mark.parametrize("p,q,match", [
+    ([0.5, -0.1, 0.6], None, r"\bp\b must hold finite, non-negative"),
+    ([[0.5, 0.5], [0.0, 0.0]], None, r"\bp\b sums to zero \(slice 1"),
+    ([0.5, 0.5], [0.5, np.nan], r"\bq\b must hold finite"),
+    ([0.5, np.inf], [0.5, 0.5], r"\bp\b must hold finite"),
+])
+def test_invalid_device_distributions_raise_from_the_kernels_status(cuda, p, q, match):
+    dp = cuda.to_device(np.asarray(p))
+    with pytest.raises(ValueError, match=match):
+        if q is None:
+            info.entropy(dp, backend="cuda")
+        else:
+            info.kl_divergence(dp, cuda.to_device(np.asarray(q)), backend="cuda")
+
+
+def test_device_outputs_come_back_as_the_callers_kind_of_array(cb, cuda, monkeypatch):
+    import types
+
+    out = cuda.to_device(np.arange(3.0))
+
+    class Tensor:  # stands in for a torch CUDA tensor
+        __cuda_array_interface__: dict = {}
+        device = "cuda:1"
+
+    class CupyArray:
+        __cuda_array_interface__: dict = {}
+
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(
+        Tensor=Tensor, as_tensor=lambda a, device: ("torch", a, device)))
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(
+        ndarray=CupyArray, asarray=lambda a: ("cupy", a)))
+    assert cb.deliver(out, 0.0, Tensor()) == ("torch", out, "cuda:1")
+    assert cb.deliver(out, [1.0], CupyArray(), Tensor()) == ("cupy", out)
+    assert cb.deliver(out, cuda.to_device(np.zeros(3))) is out  # numba in, numba out
+    host = np.zeros(3)
+    assert cb.deliver(host, Tensor()) is host  # NumPy input: a NumPy result
+
+
 # ---------------------------------------------------------------------------- the runner
 
 def test_runner_times_cuda_by_events_with_device_resident_optimizer_inputs(cb, cuda,
