@@ -632,8 +632,7 @@ def test_device_outputs_come_back_as_the_callers_kind_of_array(cb, cuda, monkeyp
 
 # ---------------------------------------------------------------------------- the runner
 
-def test_runner_times_cuda_by_events_with_device_resident_optimizer_inputs(cb, cuda,
-                                                                           monkeypatch):
+def test_runner_times_cuda_by_events_with_device_resident_inputs(cb, cuda, monkeypatch):
     from kernbench.bench import runner as rn
     from kernbench.bench.results import validate_results
     from kernbench.bench.timing import TimingPolicy
@@ -648,28 +647,48 @@ def test_runner_times_cuda_by_events_with_device_resident_optimizer_inputs(cb, c
     monkeypatch.setattr(cuda, "event", counted_event)
     policy = TimingPolicy(min_samples=2, max_samples=2, min_total_s=0.0, target_sample_s=1e-4,
                           case_budget_s=1.0)
-    settings = rn.RunSettings(kernels=["adam_step", "entropy"], backends=["numpy", "cuda"],
+    kernels = ["adam_step", "entropy", "softmax", "cross_entropy_logits"]
+    settings = rn.RunSettings(kernels=kernels, backends=["numpy", "cuda"],
                               dtypes=["float32"], elements=[200], peers=False, threads=1,
                               policy=policy, measure_compile=False, measure_bandwidth=False)
     results = validate_results(rn.run_benchmarks(settings))
     by = {(c["kernel"], c["target"]): c for c in results["cases"]}
-    adam, entropy = by["adam_step", "cuda"], by["entropy", "cuda"]
-    assert adam["status"] == entropy["status"] == "ok"  # validated against numpy
+    cases = [by[k, "cuda"] for k in kernels]
+    adam, entropy, softmax, ce = cases
     expected_timer = "simulator" if cb.simulator else "cuda-event"
-    assert adam["timer"] == entropy["timer"] == expected_timer
+    for case in cases:
+        assert case["status"] == "ok", case["reason"]  # validated against numpy
+        assert case["timer"] == expected_timer
+        # the optimizer step and the information functions alike read device arrays
+        assert case["inputs"] == "device"
+        assert case["transfer"]["host_to_device_s"] >= 0.0
     assert by["adam_step", "numpy"]["timer"] == "host" and "inputs" not in by["adam_step",
                                                                                 "numpy"]
-    # the optimizer step takes device params and grads; the information functions NumPy
-    assert (adam["inputs"], entropy["inputs"]) == ("device", "host")
     assert adam["transfer"]["bytes"] == 2 * 200 * 4  # params and grads
     assert entropy["transfer"]["bytes"] == 200 * 4
-    assert adam["transfer"]["host_to_device_s"] >= 0.0
+    rows, classes = softmax["shape"]
+    assert softmax["transfer"]["bytes"] == rows * classes * 4
+    assert ce["transfer"]["bytes"] == rows * classes * 4 + rows * 8  # logits and targets
     # two events per sample and per transfer measurement, at least
-    samples = len(adam["samples_s"]) + len(entropy["samples_s"])
-    assert len(created) >= 2 * samples
+    assert len(created) >= 2 * sum(len(c["samples_s"]) for c in cases)
     if cb.simulator:
         assert results["machine"]["gpu"]["available"] is False
         assert "simulator" in results["machine"]["gpu"]["reason"]
+
+
+def test_information_cases_put_their_arrays_on_the_device(cb, cuda):
+    from kernbench.bench.workloads import WORKLOADS
+
+    case = WORKLOADS["cross_entropy_logits"].make((3, 16), "float32", seed=0)
+    assert case.placement("cuda") is not None and case.placement("numpy") is None
+    placed = case._inputs_for("cuda")
+    assert _on_device(placed["logits"]) and _on_device(placed["targets"])
+    assert case._inputs_for("cuda") is placed  # placed once, reused by every call
+    softmax = WORKLOADS["softmax"].make((3, 16), "float64", seed=0)
+    assert _on_device(softmax.call("cuda")())  # the output stays on the device ...
+    assert_same(softmax.check_value("cuda"), softmax.check_value("numpy"))  # ... until checked
+    # the cosine schedule is computed on the host from NumPy steps
+    assert WORKLOADS["cosine_schedule"].make(50, "float64").placement("cuda") is None
 
 
 def test_clip_case_restores_device_grads_between_repeats(cb):

@@ -6,12 +6,14 @@ the ``torch.cuda.*`` peers. :class:`Device` is the little of each that the runne
 workload cases need, so neither has to know which one it holds.
 
 The ``cuda`` backend takes optimizer params and grads as device arrays and updates them in
-place, so optimizer cases give it device-resident inputs, made once before the timing: a step
-is timed, not the transfers. The information functions take NumPy arrays (their public layer
-converts array-likes), so their cuda cases copy their inputs in and their results out on
-every call, and their time includes that. For every device target the runner also measures
-the host-to-device and device-to-host copies of the case's inputs on their own
-(:func:`measure_transfers`), so a reader can see what those transfers cost beside the step.
+place, and its information functions read device arrays where they are given, so optimizer
+and information cases alike give it device-resident inputs, made once before the timing: the
+kernels are timed, not the transfers. A timed information call still brings its small
+results (reduced values, per-row losses) back to the host, as a user's call does; outputs as
+large as the input (softmax) stay on the device. Only the host-side cosine schedule takes
+NumPy input. For every device target the runner also measures the host-to-device and
+device-to-host copies of the case's inputs on their own (:func:`measure_transfers`), so a
+reader can see what those transfers cost beside the kernels.
 """
 
 from __future__ import annotations

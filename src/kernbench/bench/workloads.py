@@ -21,8 +21,8 @@ Every call goes through the public API (:mod:`kernbench.optim`, :mod:`kernbench.
 
 A target that computes on a GPU (the ``cuda`` backend, the ``torch.cuda.*`` peers) gets its
 inputs on the device, copied there once before the timing, wherever its API takes device
-arrays: optimizer params and grads for the backend, every tensor for torch. See
-:mod:`kernbench.bench.device`.
+arrays: optimizer params and grads and the arrays of the information functions for the
+backend, every tensor for torch. See :mod:`kernbench.bench.device`.
 
 Optimizer cases build the optimizer once per target; each call is one ``step``. Params and
 moments therefore drift from repeat to repeat (a few hundred Adam steps at lr 1e-3 move no value
@@ -201,20 +201,36 @@ def synchronized(fn: Callable[[], object],
     return call_and_wait
 
 
+def _is_device_value(value) -> bool:
+    """A device array (a Numba device array or any __cuda_array_interface__ exporter)."""
+    if isinstance(value, np.ndarray):
+        return False
+    return bool(getattr(value, "__cuda_ndarray__", False)) or hasattr(
+        value, "__cuda_array_interface__")
+
+
 class FunctionCase(Case):
-    """A pure function of read-only inputs: ``api(**inputs, backend=name)``."""
+    """A pure function of read-only inputs: ``api(**inputs, backend=name)``.
+
+    ``device_inputs`` says whether the api takes device arrays from a backend that computes on
+    a device (the information functions do; the host-side cosine schedule does not). A peer
+    on a device always gets its tensors there.
+    """
 
     def __init__(self, workload, shape, dtype, inputs: dict, api: Callable,
-                 peer_calls: dict[str, Callable[[dict], Callable[[], object]]]):
+                 peer_calls: dict[str, Callable[[dict], Callable[[], object]]],
+                 device_inputs: bool = True):
         super().__init__(workload, shape, dtype)
         self.inputs = inputs
         self._api = api
         self._peer_calls = peer_calls
+        self._device_inputs = device_inputs
         self._placed: dict = {}
 
     def takes_device_inputs(self, target):
-        # the information functions take NumPy arrays: only the peers' tensors are placed
-        return self.is_peer(target) and self.device(target) is not None
+        if not (self._device_inputs or self.is_peer(target)):
+            return False
+        return self.device(target) is not None
 
     def input_arrays(self):
         return [v for v in self.inputs.values() if isinstance(v, np.ndarray)]
@@ -232,7 +248,7 @@ class FunctionCase(Case):
     def _prepare_call(self, target):
         if self.is_peer(target):
             return self._peer_calls[target](self._inputs_for(target))
-        api, inputs = self._api, self.inputs
+        api, inputs = self._api, self._inputs_for(target)
 
         def one_call():
             return api(**inputs, backend=target)
@@ -240,7 +256,11 @@ class FunctionCase(Case):
         return one_call
 
     def check_value(self, target):
-        return np.asarray(pr.to_numpy(self._prepare_call(target)()))
+        value = self._prepare_call(target)()
+        place = self.placement(target)
+        if place is not None and not self.is_peer(target) and _is_device_value(value):
+            value = place.to_host(value)  # an output the size of the input stays on the device
+        return np.asarray(pr.to_numpy(value))
 
 
 class OptimizerCase(Case):
@@ -476,10 +496,10 @@ def _build_clip(wl, shape, dtype, rng):
     return ClipCase(wl, shape, dtype, [_normal(rng, shape, dtype)], max_norm=1.0)
 
 
-def _function_case(api, make_inputs, peer_calls=None):
+def _function_case(api, make_inputs, peer_calls=None, device_inputs=True):
     def build(wl, shape, dtype, rng):
         return FunctionCase(wl, shape, dtype, make_inputs(rng, shape, dtype), api,
-                            peer_calls or {})
+                            peer_calls or {}, device_inputs)
     return build
 
 
@@ -673,7 +693,8 @@ _RECORDS = [
                             {"torch.distributions": _torch_gaussian_entropy}),
              bytes_per_element=2, flops_per_element=2, peers=("torch.distributions",)),
     Workload("cosine_schedule", "cosine learning rate for a vector of steps", "vector",
-             _function_case(optim.cosine_schedule, _steps), bytes_per_element=2,
+             _function_case(optim.cosine_schedule, _steps, device_inputs=False),
+             bytes_per_element=2,
              flops_per_element=6, dtypes=("float64",), fixed_itemsize=8,
              notes="host-side schedule: float64 only"),
 ]
