@@ -526,8 +526,10 @@ def _logits_targets(rng, shape, dtype):
 
 
 def _gaussians(rng, shape, dtype):
-    return {"mu1": _normal(rng, shape, dtype), "sigma1": rng.uniform(0.5, 2.0, shape).astype(dtype),
-            "mu2": _normal(rng, shape, dtype), "sigma2": rng.uniform(0.5, 2.0, shape).astype(dtype)}
+    return {"mu1": _normal(rng, shape, dtype),
+            "sigma1": rng.uniform(0.5, 2.0, shape).astype(dtype),
+            "mu2": _normal(rng, shape, dtype),
+            "sigma2": rng.uniform(0.5, 2.0, shape).astype(dtype)}
 
 
 def _sigma(rng, shape, dtype):
