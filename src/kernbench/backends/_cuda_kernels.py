@@ -159,6 +159,21 @@ def scale_kernel(x, factor):
         x[i] = x[i] * factor
 
 
+@cuda.jit(device=True)
+def _block_sum(sh, tid, acc):
+    """The sum of every thread's ``acc`` over the block, by a shared-memory tree in ``sh`` (at
+    least BLOCK float64); every thread of the block must call it, and all get the sum."""
+    sh[tid] = acc
+    cuda.syncthreads()
+    s = BLOCK // 2
+    while s > 0:
+        if tid < s:
+            sh[tid] += sh[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    return sh[0]
+
+
 @cuda.jit(cache=True)
 def sum_squares_kernel(x, part):
     """part[block] = float64 sum of x*x over the block's grid-stride share of x."""
@@ -168,16 +183,9 @@ def sum_squares_kernel(x, part):
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         xi = float64(x[i])
         acc += xi * xi
-    sh[tid] = acc
-    cuda.syncthreads()
-    s = BLOCK // 2
-    while s > 0:
-        if tid < s:
-            sh[tid] += sh[tid + s]
-        cuda.syncthreads()
-        s //= 2
+    total = _block_sum(sh, tid, acc)
     if tid == 0:
-        part[cuda.blockIdx.x] = sh[0]
+        part[cuda.blockIdx.x] = total
 
 
 @cuda.jit(cache=True)
@@ -188,16 +196,9 @@ def sum_kernel(part, out):
     acc = float64(0.0)
     for i in range(tid, part.size, BLOCK):
         acc += part[i]
-    sh[tid] = acc
-    cuda.syncthreads()
-    s = BLOCK // 2
-    while s > 0:
-        if tid < s:
-            sh[tid] += sh[tid + s]
-        cuda.syncthreads()
-        s //= 2
+    total = _block_sum(sh, tid, acc)
     if tid == 0:
-        out[0] = sh[0]
+        out[0] = total
 
 
 @cuda.jit(cache=True)
@@ -210,16 +211,9 @@ def count_not_positive_kernel(x, part):
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         if x[i] <= 0:
             acc += 1.0
-    sh[tid] = acc
-    cuda.syncthreads()
-    s = BLOCK // 2
-    while s > 0:
-        if tid < s:
-            sh[tid] += sh[tid + s]
-        cuda.syncthreads()
-        s //= 2
+    total = _block_sum(sh, tid, acc)
     if tid == 0:
-        part[cuda.blockIdx.x] = sh[0]
+        part[cuda.blockIdx.x] = total
 
 
 @cuda.jit(cache=True)
