@@ -7,6 +7,7 @@ combines partial sums across chunks.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -189,6 +190,71 @@ def test_adam_step_is_all_or_nothing_across_params(client, rng):
     ref.step([g.copy() for g in grads])
     for p, r in zip(opt.params, ref_p):
         assert_same(p.compute(), r, exact_zeros=False)
+
+
+def test_pool_keeps_as_many_idle_buffers_as_a_step_uses():
+    """A worker writing k buffers of a size per step finds all k again at the next step: none
+    is dropped and faulted in anew (k above the fixed minimum of idle buffers)."""
+    import weakref
+
+    _dask_kernels.clear_pool()
+    k = _dask_kernels._MAX_FREE + 5
+    older = [_dask_kernels._buffer(1000, np.float32) for _ in range(k)]  # step t-1's outputs
+    newer = [_dask_kernels._buffer(1000, np.float32) for _ in range(k)]  # step t's, still held
+    alive = [weakref.ref(a) for a in older]
+    del older  # step t-1's keys were released
+    again = [_dask_kernels._buffer(1000, np.float32) for _ in range(k)]  # step t+1's outputs
+    assert all(r() is not None for r in alive), "idle buffers were dropped"
+    assert {id(r()) for r in alive} == {id(a) for a in again}
+    assert _dask_kernels.pool_stats() == {(np.dtype(np.float32).str, 1000): 2 * k}
+    del again, newer
+    _dask_kernels.clear_pool()
+
+
+def test_compiled_chunk_functions_release_the_gil():
+    """A worker with several task threads runs chunk tasks at the same time only if no
+    compiled chunk function holds the GIL."""
+    from numba.core.registry import CPUDispatcher
+
+    compiled = {name: f for name, f in vars(_dask_kernels).items()
+                if isinstance(f, CPUDispatcher) and f.__module__ == _dask_kernels.__name__}
+    assert "_entropy_parts" in compiled
+    for name, f in compiled.items():
+        assert f.targetoptions.get("nogil"), name
+
+
+def test_chunks_are_equal_and_a_multiple_of_the_threads(client):
+    threads = sum(client.nthreads().values())
+    assert dask_backend.DaskBackend().threads() == threads
+    for chunk_bytes, shape, dtype in [(256 * 2**20, (10**8,), np.float32),
+                                      (64 * 2**20, (10**8,), np.float32),
+                                      (64 * 2**20, (10**8,), np.float64),
+                                      (2**20, (1000,), np.float64),
+                                      (2**20, (5000, 300), np.float32)]:
+        chunks = dask_backend.DaskBackend(chunk_bytes=chunk_bytes).chunks_for(shape, dtype)
+        assert [sum(c) for c in chunks] == list(shape)
+        blocks = math.prod(len(c) for c in chunks)
+        assert blocks % threads == 0, (shape, chunks)
+        if math.prod(shape) * np.dtype(dtype).itemsize <= chunk_bytes:
+            assert blocks >= dask_backend.DEFAULT_SPLIT, (shape, chunks)
+        assert max(chunks[0]) - min(chunks[0]) <= 1, (shape, chunks)
+        assert math.prod(max(c) for c in chunks) * np.dtype(dtype).itemsize <= chunk_bytes
+    if threads == 2:  # the figure in chunks_for's docstring
+        assert dask_backend.DaskBackend(chunk_bytes=256 * 2**20).chunks_for(
+            (10**8,), np.float32) == ((50_000_000,) * 2,)
+
+
+def test_a_reduction_is_one_task_per_block(dask_be, client, rng):
+    """The rows' reshape and transpose are fused into the block tasks and the partial sums
+    are fetched from them: one round of tasks, one task per block."""
+    from distributed import get_task_stream
+
+    x = dask_be.scatter(rng.random(4000), chunks=500)
+    expected = info.entropy(x.compute(), backend="numpy")
+    with get_task_stream(client) as stream:
+        got = info.entropy(x, backend="dask")
+    assert_same(got, expected)
+    assert len(stream.data) == x.numblocks[0], [r["key"] for r in stream.data]
 
 
 def test_state_moves_into_and_out_of_dask(client, rng):

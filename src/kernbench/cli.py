@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="timed calls per backend and case (default 7)")
     scaling.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
     scaling.add_argument("--chunk", type=_byte_size,
-                         help="bytes per chunk (default: the dask backend's, 64MiB)")
+                         help="bytes per chunk (default: the dask backend's, 256MiB)")
     scaling.add_argument("--seed", type=int, default=0)
     scaling.add_argument("--out", default="reports/dask-scaling",
                          help="folder for results.json and README.md "

@@ -12,8 +12,9 @@ Where it computes
 Arrays
     Information functions take dask arrays or anything NumPy takes; a NumPy input becomes a dask
     array cut into chunks by :meth:`DaskBackend.chunks_for`: chunks of at most ``chunk_bytes``
-    (``DaskBackend(chunk_bytes=...)``, env ``KERNBENCH_DASK_CHUNK``, default 64 MiB), and an
-    array smaller than one chunk is still cut into up to ``split`` (3) pieces per axis, so that
+    (``DaskBackend(chunk_bytes=...)``, env ``KERNBENCH_DASK_CHUNK``, default 256 MiB), cut
+    along the first axis into a multiple of the cluster's threads, and an array smaller than
+    one chunk is still cut into ``split`` (3) or more pieces along its longest axis, so that
     small inputs exercise the cross-chunk combination too. Reductions return NumPy (values
     float64 (R,), status int8 (R,)); row-wise and elementwise results are dask arrays, computed
     and persisted in the cluster before the kernel returns.
@@ -35,24 +36,23 @@ Optimizers
     :mod:`kernbench.backends._dask_kernels`), so the steady state allocates nothing, yet the
     previous step's chunks are never overwritten: a failed step leaves the optimizer as it was.
 
-    That guarantee has a price that no scheduling removes: writing new buffers instead of the
-    old ones moves more memory (each output line is read before it is written). Measured on
-    the 2-core machine, 2 worker processes, 5e7 float32 elements each: an Adam step 106 ms out
-    of place against 61 ms in place (numba's in-place step on 2 threads: 62 ms).
+    That guarantee moves more memory than an in-place update (each output line is read
+    before it is written); ``kernbench dask-scaling`` times the chunk tasks alone against
+    numba's in-place step, and the whole step against both (``reports/dask-scaling``).
 
 Known limits
     * Adam and AdamW steps are atomic across params (one graph, one wait); an SGD step is
       atomic per param: with several params, a failure in the k-th param's kernel leaves the
       params before it stepped.
     * Recovery from a lost worker relies on Dask's lineage, so the scheduler keeps the task
-      records of every earlier step (about 4 per chunk per step), and NumPy grads or params,
+      records of every earlier step (one per chunk per step), and NumPy grads or params,
       which enter the graph as data, stay in those records: long runs grow the scheduler's
       memory (measured: +600 MiB after 15 steps of a 2e6-element float64 NumPy param with
       NumPy grads). So every ``checkpoint_every`` (64) steps the state is gathered and sent
       back as fresh data (:meth:`DaskBackend._checkpoint`), which bounds the history at the
       price of one round trip of the state through the client.
-    * Pooled buffers stay on the workers after an optimizer is dropped, up to a few per
-      chunk size; :meth:`DaskBackend.release_buffers` frees them.
+    * Pooled buffers stay on the workers after an optimizer is dropped (as many as its last
+      steps used, per chunk size); :meth:`DaskBackend.release_buffers` frees them.
 """
 
 from __future__ import annotations
@@ -75,16 +75,23 @@ try:  # the module must import without dask: unavailable_reason() then says what
     import distributed
     from dask.highlevelgraph import HighLevelGraph
     from distributed import futures_of
+
+    try:
+        from dask._task_spec import Alias as _Alias
+    except ImportError:  # pragma: no cover - dask before its task spec: nothing to resolve
+        class _Alias:
+            pass
 except ImportError as _exc:  # pragma: no cover - exercised where dask is missing
     _MISSING = _exc.name or "dask"
 else:
     _MISSING = None
 
-#: Default bytes per chunk. Measured on the 2-core machine (2 workers, 1e8 elements, median of
-#: 7 under a shared load): Adam f32 step 454 ms at 32 MiB (12 chunks), 377 ms at 64 MiB (6),
-#: 308 ms at 128 MiB (3, but one worker then gets 2 of the 3 chunks); entropy f64 604/569/448.
-#: 64 MiB keeps an even number of chunks per worker at this size and few tasks per step.
-DEFAULT_CHUNK_BYTES = 64 * 2**20
+#: Default bytes per chunk. Every chunk is a task per step and its own scheduling, so fewer,
+#: larger chunks win as long as every worker thread gets the same share (chunks_for cuts
+#: them so). Measured on the 2-core machine, 2 workers, 1e8 elements, medians of 3 rounds of
+#: 7 calls sampled in turn: Adam float32 step 110 ms at 64 MiB (6 chunks), 105 ms at 256 MiB
+#: (2); entropy float64 105 / 91 ms (12 / 4 chunks).
+DEFAULT_CHUNK_BYTES = 256 * 2**20
 #: An array smaller than one chunk is still cut into up to this many pieces per axis.
 DEFAULT_SPLIT = 3
 #: Reductions fetch up to this many partial sums per row and add them on the client; more
@@ -296,17 +303,54 @@ class DaskBackend(Backend):
     def client(self):
         return get_client()
 
+    def threads(self) -> int:
+        """Task threads of the cluster in use (asked once per client)."""
+        client = self.client
+        n = getattr(client, "_kernbench_threads", None)
+        if n is None:
+            n = sum(client.nthreads().values())
+            if n < 1:  # no worker yet: assume one, ask again next time
+                return 1
+            client._kernbench_threads = n
+        return n
+
+    def _pieces(self, n: int, blocks: int) -> tuple:
+        """n cut into a multiple of the cluster's threads, at least ``blocks``, of equal
+        sizes (within one): every thread gets the same work."""
+        threads = self.threads()
+        k = min(max(n, 1), -(-max(blocks, 1) // threads) * threads)
+        return tuple(n // k + (1 if i < n % k else 0) for i in range(k)) if n else (0,)
+
     def chunks_for(self, shape, dtype) -> tuple:
-        """The chunks a NumPy array of this shape and dtype gets (normalized)."""
+        """The chunks a NumPy array of this shape and dtype gets (normalized).
+
+        Blocks of at most ``chunk_bytes``, as dask's ``"auto"`` makes them, but the first
+        axis (the longest, for an array of at most ``chunk_bytes``) is cut into equal pieces
+        so that the number of blocks is a multiple of the cluster's threads: with 2 threads, a
+        400 MB array in 256 MiB blocks is 2 x 200 MB, not 256 + 144 MB.
+        """
         shape = tuple(int(n) for n in shape)
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        if not shape:
+            return ()
         if nbytes <= self.chunk_bytes:
             # small: only the longest axis is cut (few tasks, yet reductions cross chunks)
-            longest = int(np.argmax(shape)) if shape else 0
-            return da.core.normalize_chunks(
-                tuple(max(1, -(-n // self.split)) if i == longest else max(1, n)
-                      for i, n in enumerate(shape)), shape)
-        return da.core.normalize_chunks("auto", shape, limit=self.chunk_bytes, dtype=dtype)
+            longest = int(np.argmax(shape))
+            return tuple(self._pieces(n, self.split) if i == longest else (n,)
+                         for i, n in enumerate(shape))
+        auto = da.core.normalize_chunks("auto", shape, limit=self.chunk_bytes, dtype=dtype)
+        others = math.prod(len(c) for c in auto[1:])
+        step = self.threads() // math.gcd(self.threads(), others)
+        # blocks along axis 0: at least auto's, a multiple of step (so, of the threads)
+        k = min(shape[0], -(-len(auto[0]) // step) * step)
+        return (tuple(shape[0] // k + (1 if i < shape[0] % k else 0) for i in range(k)),
+                *auto[1:])
+
+    def _row_blocks(self, rows: int, row_bytes: int) -> tuple:
+        """Blocks of whole rows: about chunk_bytes each, in a multiple of the threads."""
+        if rows * row_bytes <= self.chunk_bytes:
+            return self._pieces(rows, self.split)
+        return self._pieces(rows, -(-rows // max(1, self.chunk_bytes // max(1, row_bytes))))
 
     def scatter(self, a, chunks=None):
         """A persisted dask array holding a copy of NumPy array ``a``, its chunks sent now to
@@ -656,8 +700,22 @@ class DaskBackend(Backend):
         """
         if parts.numblocks[1] > FAN_IN:
             parts = parts.sum(axis=1, keepdims=True, split_every={1: FAN_IN})
+        # Fused, the caller's reshape and transpose of the input run inside the block tasks;
+        # the fused tasks' own keys are fetched, not the aliases fusion leaves under the old
+        # names (each a task of its own, and a round trip more).
+        (parts,) = dask.optimize(parts)
+        graph = dict(parts.__dask_graph__())
+
+        def fused(node):
+            if isinstance(node, list):
+                return [fused(n) for n in node]
+            while isinstance(graph.get(node), _Alias):
+                node = graph[node].target
+            return node
+
+        keys = fused(parts.__dask_keys__())
         self.submissions += 1
-        blocks = self.client.get(parts.__dask_graph__(), parts.__dask_keys__(), sync=True)
+        blocks = self.client.get(graph, keys, sync=True)
         return np.block(blocks).sum(axis=1)
 
     def _rows_pair(self, p, q):
@@ -712,11 +770,7 @@ class DaskBackend(Backend):
         j = self._dask(joint)
         R, C = j.shape
         itemsize = j.dtype.itemsize
-        if R * C * itemsize <= self.chunk_bytes:
-            rows = max(1, -(-R // self.split))
-        else:
-            rows = max(1, self.chunk_bytes // max(1, C * itemsize))
-        j = j.rechunk({0: rows, 1: -1})
+        j = j.rechunk({0: self._row_blocks(R, C * itemsize), 1: -1})
         parts = [dask.delayed(K.joint_part, pure=True)(b) for b in j.to_delayed().ravel()]
         while len(parts) > 1:  # tree combine, fan-in 8
             parts = [dask.delayed(K.joint_combine, pure=True)(*parts[i:i + 8])
@@ -747,12 +801,7 @@ class DaskBackend(Backend):
         """x rechunked so that every block holds whole rows (about chunk_bytes each)."""
         x = self._dask(x)
         R, n = x.shape
-        nbytes = R * n * x.dtype.itemsize
-        if nbytes <= self.chunk_bytes:
-            rows = max(1, -(-R // self.split))
-        else:
-            rows = max(1, self.chunk_bytes // max(1, n * x.dtype.itemsize))
-        return x.rechunk({0: rows, 1: -1})
+        return x.rechunk({0: self._row_blocks(R, n * x.dtype.itemsize), 1: -1})
 
     def _deliver(self, result, out):
         if out is None:
