@@ -210,14 +210,15 @@ def _small_step(be, settings, threads: int) -> dict:
 
 
 def _worker_adam_tasks(elements: int, threads: int, repeats: int, seed: int,
-                       dask_worker=None) -> list[float]:
+                       start_at: float = 0.0, dask_worker=None) -> list[float]:
     """On one worker: ``threads`` threads each stepping ``elements`` float32 elements with the
     dask backend's chunk task, all at once; the wall time of each round, in seconds.
 
     Called twice: the first call makes the arrays and runs two untimed rounds (they fault in
-    the pooled output buffers, which costs far more than a step) and returns []; the second,
-    sent to every worker at once so that their rounds overlap as a step's tasks do, times
-    ``repeats`` rounds and frees everything.
+    the pooled output buffers, which costs far more than a step) and returns []; the second
+    times ``repeats`` rounds from the wall-clock time ``start_at`` (the same for every worker
+    of a LocalCluster, whose calls otherwise start tens of milliseconds apart: their rounds
+    must overlap as a step's tasks do) and frees everything.
     """
     import threading
 
@@ -241,6 +242,8 @@ def _worker_adam_tasks(elements: int, threads: int, repeats: int, seed: int,
         del dask_worker._kernbench_adam_tasks
         rounds, timed = repeats, True
     states, grads = held
+    if timed:
+        time.sleep(max(0.0, start_at - time.time()))
     barrier = threading.Barrier(threads)
     times: list[float] = []
 
@@ -269,7 +272,7 @@ def _adam_tasks(client, settings, workers: int, threads: int) -> dict:
     per_thread = -(-settings.elements // (workers * threads))
     args = (per_thread, threads, settings.repeats, settings.seed)
     client.run(_worker_adam_tasks, *args)  # arrays made, output buffers faulted in
-    rounds = client.run(_worker_adam_tasks, *args)
+    rounds = client.run(_worker_adam_tasks, *args, time.time() + 0.5)
     # the workers ran at the same time; a round ends when the slowest worker's ends
     samples = [max(r) for r in zip(*rounds.values())]
     return {"elements_per_thread": per_thread, **_summary(samples)}
@@ -465,8 +468,10 @@ def scaling_markdown(doc: dict, level: int = 2) -> str:
               f"{_elements(doc['settings']['overhead_elements'])} "
               "elements (one scheduler round trip). The chunk tasks alone are the step's own "
               "task function run on every worker at once on its share of the elements, "
-              "without the scheduler; beside them, their ratio to numba's in-place step. The "
-              "rest is the full step's median minus the tasks alone.", "",
+              "without the scheduler, all starting at the same moment; beside them, their "
+              "ratio to numba's in-place step. The rest is the full step's median minus the "
+              "tasks alone: a difference of two medians measured apart, so it carries the "
+              "noise of both.", "",
               _table(["workers x threads", "fixed cost per step", "chunk tasks alone",
                       "tasks / numba", "rest (scheduling)"], crow), ""]
     parts += [f"{h}# What it means for a real cluster", "", _meaning(doc), ""]
