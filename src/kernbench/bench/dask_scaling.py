@@ -451,6 +451,16 @@ def scaling_markdown(doc: dict, level: int = 2) -> str:
              "grads beside their params), as a model and its grads do on a cluster.", "",
              _table(["kernel", "dtype", "elements", "workers x threads", "chunks", "numba",
                      "dask", "dask / numba", "dask vs first row"], rows), ""]
+    spread = []
+    for kernel, _ in CASES:
+        medians = [c["numba"]["median_s"] for c in cases if c["kernel"] == kernel]
+        if len(medians) > 1:
+            spread.append(f"{kernel} {_msec(min(medians))} to {_msec(max(medians))} ms")
+    if spread:
+        parts += ["numba's own medians differ from cluster to cluster (" + ", ".join(spread)
+                  + "): its threads share the cores with the idle cluster beside it and with "
+                  "whatever else runs on the machine, so read the dask times themselves too.",
+                  ""]
     crow = []
     adam = {(c["workers"], c["threads_per_worker"]): c for c in cases if c["kernel"] == "adam"}
     for cl in doc["clusters"]:
@@ -485,22 +495,35 @@ def _meaning(doc: dict) -> str:
     widest = max(clusters, key=lambda k: (k[0] * k[1], k[0]))
     adam, ent = cases.get(("adam", *widest)), cases.get(("entropy", *widest))
     cl = clusters[widest]
-    label = (f"{widest[0]} worker{'s' if widest[0] > 1 else ''} x {widest[1]} "
-             f"thread{'s' if widest[1] > 1 else ''}")
-    text = []
+
+    def label(key):
+        w, t = key
+        return f"{w} worker{'s' if w > 1 else ''} x {t} thread{'s' if t > 1 else ''}"
+
+    text = ["On one machine the workers share the cores and the memory bus that numba's threads "
+            "use, so dask can at best match numba there; the ratios are the price of running "
+            "through a scheduler (a ratio below 1 is noise in numba's medians)."]
     if adam:
-        tasks = cl["adam_tasks"]["median_s"] / adam["numba"]["median_s"]
         text.append(
-            f"On this machine the workers share one memory bus with numba's threads, so a "
-            f"dask call can only match numba, not beat it; the ratios above are the price of "
-            f"running through a scheduler. At {label}, an Adam step costs "
-            f"{adam['dask_over_numba']:.2f}x numba's: {tasks:.2f}x is the chunk tasks "
-            f"themselves, which write each step's state to new buffers so that a step that "
-            f"fails (a worker lost mid-step) leaves the old state intact and retriable, and "
-            f"the rest is scheduling, about {_msec(cl['small_step']['median_s'])} ms of "
-            f"fixed cost per step.")
+            f"At {label(widest)}, an Adam step costs {adam['dask_over_numba']:.2f}x numba's "
+            f"({_msec(adam['dask']['median_s'])} ms): the chunk tasks alone take "
+            f"{_msec(cl['adam_tasks']['median_s'])} ms (they write each step's state to new "
+            "buffers, so that a step that fails, a worker lost mid-step, leaves the old state "
+            "intact and retriable), and a step of any size pays about "
+            f"{_msec(cl['small_step']['median_s'])} ms of scheduling.")
     if ent:
-        text.append(f"Entropy, which computes more per byte, costs {ent['dask_over_numba']:.2f}x.")
+        text.append(f"Entropy costs {ent['dask_over_numba']:.2f}x "
+                    f"({_msec(ent['dask']['median_s'])} ms).")
+    same = [k for k in clusters if k != widest and k[0] * k[1] == widest[0] * widest[1]]
+    if adam and same and ("adam", *same[0]) in cases:
+        other = cases[("adam", *same[0])]
+        close = other["dask"]["median_s"] <= 1.15 * adam["dask"]["median_s"]
+        text.append(
+            f"{label(same[0])} steps in {_msec(other['dask']['median_s'])} ms against "
+            f"{_msec(adam['dask']['median_s'])} ms: the compiled chunk functions release the "
+            "GIL, so " + ("a worker's threads serve as well as processes, which only add "
+                          "isolation." if close else "threads could serve as well, yet "
+                          "processes were faster in this run."))
     per_worker = doc["settings"]["elements"] // widest[0]
     text.append(
         "On a real cluster each worker brings its own cores and memory bandwidth, so a step "
