@@ -216,11 +216,7 @@ def _dask_scaling(args) -> int:
                          progress=lambda label: print(label, file=sys.stderr, flush=True))
     out = Path(args.out)
     ds.save_scaling(doc, out / "results.json")
-    readme = out / "README.md"
-    readme.write_text("# kernbench: the dask backend's scaling\n\n"
-                      f"Written by `{command}` with its results file `results.json`; every "
-                      "figure below comes from that file.\n\n"
-                      + ds.scaling_markdown(doc, level=2) + "\n")
+    readme = ds.write_scaling_readme(doc, out)
     print(f"wrote {readme} and {out / 'results.json'} ({doc['elapsed_s']:.0f} s)")
     return 0
 

@@ -392,6 +392,20 @@ def load_scaling(path) -> dict:
         raise ValueError(f"{path}: {exc}") from None
 
 
+def write_scaling_readme(doc: dict, out):
+    """``out/README.md``: the scaling section as a page of its own; returns its path."""
+    from pathlib import Path
+
+    readme = Path(out) / "README.md"
+    readme.parent.mkdir(parents=True, exist_ok=True)
+    command = doc.get("command") or "kernbench dask-scaling"
+    readme.write_text("# kernbench: the dask backend's scaling\n\n"
+                      f"Written by `{command}` with its results file `results.json`; every "
+                      "figure below comes from that file.\n\n"
+                      + scaling_markdown(doc, level=2) + "\n")
+    return readme
+
+
 def _msec(seconds: float) -> str:
     ms = seconds * 1e3
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
@@ -514,6 +528,15 @@ def _meaning(doc: dict) -> str:
     if ent:
         text.append(f"Entropy costs {ent['dask_over_numba']:.2f}x "
                     f"({_msec(ent['dask']['median_s'])} ms).")
+    one = (1, 1)
+    if widest != one and ("adam", *one) in cases and adam and ent and ("entropy", *one) in cases:
+        text.append(
+            f"From {label(one)} to {label(widest)} on this machine, the Adam step goes from "
+            f"{_msec(cases[('adam', *one)]['dask']['median_s'])} to "
+            f"{_msec(adam['dask']['median_s'])} ms (it moves bytes, and one thread already "
+            "draws most of what the memory bus gives) and entropy from "
+            f"{_msec(cases[('entropy', *one)]['dask']['median_s'])} to "
+            f"{_msec(ent['dask']['median_s'])} ms (it computes more per byte).")
     same = [k for k in clusters if k != widest and k[0] * k[1] == widest[0] * widest[1]]
     if adam and same and ("adam", *same[0]) in cases:
         other = cases[("adam", *same[0])]
@@ -542,4 +565,4 @@ def _meaning(doc: dict) -> str:
 
 __all__ = ["CASES", "KIND", "SCHEMA_VERSION", "ScalingSettings", "load_scaling",
            "parse_clusters", "run_scaling", "save_scaling", "scaling_markdown",
-           "validate_scaling"]
+           "validate_scaling", "write_scaling_readme"]
