@@ -633,15 +633,21 @@ class DaskBackend(Backend):
         return self._plan_step(_kern().adam_chunk, "kernbench-adam", param, grad,
                                [exp_avg, exp_avg_sq, vmax], [scalars, flags])
 
-    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, **hyper):
-        return tuple(self._run_steps([self._adam_plan(param, grad, exp_avg, exp_avg_sq,
-                                                      max_exp_avg_sq, **hyper)])[0])
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
+                  eps, weight_decay, decoupled, amsgrad, maximize, step):
+        plan = self._adam_plan(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr=lr,
+                               beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                               decoupled=decoupled, amsgrad=amsgrad, maximize=maximize,
+                               step=step)
+        return tuple(self._run_steps([plan])[0])
 
-    def adam_steps(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, steps,
-                   cache=None, **hyper):
+    def adam_steps(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1,
+                   beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, cache=None):
         """Every tensor's step in one graph: one round of tasks for the whole model, and a
         failure anywhere leaves every tensor as it was."""
-        plans = [self._adam_plan(p, g, m, v, vm, step=t, **hyper)
+        plans = [self._adam_plan(p, g, m, v, vm, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                 weight_decay=weight_decay, decoupled=decoupled,
+                                 amsgrad=amsgrad, maximize=maximize, step=t)
                  for p, g, m, v, vm, t in zip(params, grads, exp_avgs, exp_avg_sqs,
                                              max_exp_avg_sqs, steps)]
         return [tuple(r) for r in self._run_steps(plans)]
