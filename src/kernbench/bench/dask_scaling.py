@@ -11,8 +11,9 @@ For each cluster shape asked for (default: 1 worker x 1 thread, 2 workers x 1 th
 * ``entropy``: the entropy of ``elements`` float64 probabilities, scattered the same way.
 
 numba gets NumPy copies of the same seeded arrays. Calls are warmed up, then sampled
-alternately (numba, dask, numba, ...) so that both see the same machine load; medians and
-quartiles of the samples are recorded. After the timing the two backends' results are compared
+alternately (numba, dask, numba, ...) so that both see the same machine load, each after the
+previous call's trailing work (a dask step's view tasks) is done and 50 ms of quiet; medians
+and quartiles of the samples are recorded. After the timing the two backends' results are compared
 (Adam params after the same steps, to the contract's float32 tolerance; entropy to 1e-9).
 
 Two more figures per cluster explain where a dask step's time goes:
@@ -122,9 +123,15 @@ def _summary(samples: list[float]) -> dict:
     return {"samples_s": list(samples), **summarize(samples, NOISE_THRESHOLD)}
 
 
-def _interleaved(calls: dict[str, Callable[[], object]], warmup: int,
-                 repeats: int) -> tuple[dict, dict]:
-    """({name: summary}, {name: last result}): calls warmed up, then sampled in turn."""
+#: Seconds of quiet before every timed call, so that no call is timed while the work the
+#: previous one left behind (a dask step's view tasks, released keys) still runs.
+SETTLE_S = 0.05
+
+
+def _interleaved(calls: dict[str, Callable[[], object]], warmup: int, repeats: int,
+                 settle: Callable[[], None] | None = None) -> tuple[dict, dict]:
+    """({name: summary}, {name: last result}): calls warmed up, then sampled in turn;
+    ``settle`` (untimed) runs after every call, then :data:`SETTLE_S` of quiet."""
     last = {}
     for name, fn in calls.items():
         for _ in range(warmup):
@@ -132,10 +139,21 @@ def _interleaved(calls: dict[str, Callable[[], object]], warmup: int,
     samples: dict = {name: [] for name in calls}
     for _ in range(repeats):
         for name, fn in calls.items():
+            if settle:
+                settle()
+            time.sleep(SETTLE_S)
             start = time.perf_counter()
             last[name] = fn()
             samples[name].append(time.perf_counter() - start)
     return {name: _summary(s) for name, s in samples.items()}, last
+
+
+def _views_done(opt) -> None:
+    """Wait for the arrays a dask optimizer holds (the step itself waits for its tasks only)."""
+    from distributed import futures_of, wait
+
+    wait([f for a in opt.params + [x for st in opt.state for x in st.values()
+                                   if not isinstance(x, int)] for f in futures_of(a)])
 
 
 def _inputs(settings: ScalingSettings) -> dict:
@@ -169,7 +187,8 @@ def _measure_adam(be, settings, inputs) -> dict:
     del params
     summaries, _ = _interleaved({"numba": lambda: numba_opt.step([g]),
                                  "dask": lambda: dask_opt.step([grads])},
-                                settings.warmup, settings.repeats)
+                                settings.warmup, settings.repeats,
+                                settle=lambda: _views_done(dask_opt))
     got = dask_opt.backend.to_numpy(dask_opt.params[0])
     rtol, atol = ADAM_TOLERANCE
     err = np.abs(got.astype(np.float64) - host)
@@ -205,7 +224,7 @@ def _small_step(be, settings, threads: int) -> dict:
     opt = optim.Adam([p], lr=LR, backend="dask")
     del p
     summaries, _ = _interleaved({"dask": lambda: opt.step([g])}, max(settings.warmup, 2),
-                                max(settings.repeats, 9))
+                                max(settings.repeats, 9), settle=lambda: _views_done(opt))
     return {"elements": n, **summaries["dask"]}
 
 
@@ -460,7 +479,8 @@ def scaling_markdown(doc: dict, level: int = 2) -> str:
              "dask cluster is a LocalCluster of worker processes started for the measurement, "
              "with one numba thread per task. Times are medians (quartiles) of "
              f"{doc['settings']['repeats']} calls sampled alternately with numba's after "
-             f"{doc['settings']['warmup']} warm-up calls; `~` marks a noisy median. Inputs "
+             f"{doc['settings']['warmup']} warm-up calls, each call after the previous one's "
+             "trailing work is done and a short quiet; `~` marks a noisy median. Inputs "
              "live on the workers before the timing (chunks scattered over them in turn, "
              "grads beside their params), as a model and its grads do on a cluster.", "",
              _table(["kernel", "dtype", "elements", "workers x threads", "chunks", "numba",
