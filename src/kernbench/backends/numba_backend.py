@@ -37,6 +37,10 @@ _CHUNK_MAX = 65_536
 #: least _MIN_CHUNKS chunks of at least _CHUNK_MIN elements, so one long row still uses
 #: every thread.
 _FEW_ROWS = 8
+#: Adam over this many tensors or more goes through the one-call multi-tensor kernel. Measured
+#: per step, 1e3-element float32 tensors, multi-tensor call / one adam_step each (us): 1 tensor
+#: 9.3 / 7.2, 2 tensors 10.4 / 13.0, 4 tensors 13.4 / 26.0, 8 tensors 19.4 / 51.7.
+_MULTI_MIN_TENSORS = 2
 _SPLIT_MIN = 8_192
 _MIN_CHUNKS = 8
 _CHUNK_MIN = 4_096
@@ -157,6 +161,11 @@ class NumbaBackend(Backend):
                    beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, cache=None):
         """Adam over many tensors: C-contiguous ones of one dtype in one compiled call (one
         parallel region for the whole model), any others one by one through adam_step."""
+        if len(params) < _MULTI_MIN_TENSORS:
+            return super().adam_steps(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
+                                      lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                      weight_decay=weight_decay, decoupled=decoupled,
+                                      amsgrad=amsgrad, maximize=maximize, steps=steps)
         groups: dict = {}
         for k, p in enumerate(params):
             arrays = (p, grads[k], exp_avgs[k], exp_avg_sqs[k])
