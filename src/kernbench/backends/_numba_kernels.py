@@ -12,9 +12,10 @@ fastmath, so inf and nan survive exactly. Three techniques carry the speed:
   (measured: no cost against a flag-free loop), so one loop body serves every option.
 
 Functions meant for ``prange`` are written once and compiled twice by :func:`_twin`: serial
-(``prange`` is ``range``) for small inputs, and parallel. Parallel loops call a task function
-that allocates its own scratch: an ``np.empty`` written directly in a ``prange`` body would be
-hoisted out of the loop by numba and shared between threads.
+(``prange`` is ``range``) for small inputs, and parallel. Parallel loops call a task function,
+and scratch a task needs (the joint table's block buffer) is allocated inside it: an
+``np.empty`` written directly in a ``prange`` body would be hoisted out of the loop by numba
+and shared between threads.
 """
 
 from __future__ import annotations
