@@ -579,6 +579,19 @@ def _task_count(rows, n, rows_per_task, ch):
 
 
 @njit(**_OPTS)
+def _totals(part):
+    """(R, K) sums over the chunks of a row kernel's (R, nch, K) partial sums, chunk by chunk
+    in order (the same order for every row and every quantity)."""
+    R, nch, K = part.shape
+    tot = np.zeros((R, K))
+    for r in range(R):
+        for c in range(nch):
+            for k in range(K):
+                tot[r, k] += part[r, c, k]
+    return tot
+
+
+@njit(**_OPTS)
 def _entropy_task(x, t, rows_per_task, nch, ch, part):
     r0, r1, c, a0, a1 = _span_task(t, rows_per_task, nch, ch, x.shape[0], x.shape[1])
     for r in range(r0, r1):
@@ -594,15 +607,9 @@ def _entropy_rows(x, values, status, rows_per_task, ch):
     part = np.empty((R, nch, 3))
     for t in prange(ntasks):
         _entropy_task(x, t, rows_per_task, nch, ch, part)
+    tot = _totals(part)
     for r in range(R):
-        s = 0.0
-        a = 0.0
-        neg = 0.0
-        for c in range(nch):
-            s += part[r, c, 0]
-            a += part[r, c, 1]
-            neg += part[r, c, 2]
-        values[r], status[r] = _entropy_final(s, a, neg)
+        values[r], status[r] = _entropy_final(tot[r, 0], tot[r, 1], tot[r, 2])
 
 
 entropy_rows_serial, entropy_rows_parallel = _twin(_entropy_rows)
@@ -667,19 +674,10 @@ def _pq_rows(p, q, values, status, rows_per_task, ch, kl):
     part = np.empty((R, nch, 5))
     for t in prange(ntasks):
         _pq_task(p, q, t, rows_per_task, nch, ch, part, kl)
+    tot = _totals(part)
     for r in range(R):
-        sp = 0.0
-        sq = 0.0
-        negp = 0.0
-        negq = 0.0
-        b = 0.0
-        for c in range(nch):
-            sp += part[r, c, 0]
-            sq += part[r, c, 1]
-            negp += part[r, c, 2]
-            negq += part[r, c, 3]
-            b += part[r, c, 4]
-        values[r], status[r] = _pq_final(sp, sq, negp, negq, b, kl)
+        values[r], status[r] = _pq_final(tot[r, 0], tot[r, 1], tot[r, 2], tot[r, 3], tot[r, 4],
+                                         kl)
 
 
 pq_rows_serial, pq_rows_parallel = _twin(_pq_rows)
@@ -749,31 +747,18 @@ def _js_rows(p, q, values, status, rows_per_task, ch):
     part = np.zeros((R, nch, 8))  # per chunk: sums (4), terms; per row: status, sp, sq
     for t in prange(ntasks):
         _js_sums_task(p, q, t, rows_per_task, nch, ch, part)
+    tot = _totals(part)
     for r in range(R):
-        sp = 0.0
-        sq = 0.0
-        negp = 0.0
-        negq = 0.0
-        for c in range(nch):
-            sp += part[r, c, 0]
-            sq += part[r, c, 1]
-            negp += part[r, c, 2]
-            negq += part[r, c, 3]
-        st = _pq_status(sp, sq, negp, negq)
+        st = _pq_status(tot[r, 0], tot[r, 1], tot[r, 2], tot[r, 3])
         status[r] = st
         part[r, 0, 5] = st
-        part[r, 0, 6] = sp
-        part[r, 0, 7] = sq
+        part[r, 0, 6] = tot[r, 0]
+        part[r, 0, 7] = tot[r, 1]
     for t in prange(ntasks):
         _js_terms_task(p, q, t, rows_per_task, nch, ch, part)
+    tot = _totals(part)
     for r in range(R):
-        if status[r] != 0:
-            values[r] = _NAN
-            continue
-        acc = 0.0
-        for c in range(nch):
-            acc += part[r, c, 4]
-        values[r] = _js_final(acc)
+        values[r] = _js_final(tot[r, 4]) if status[r] == 0 else _NAN
 
 
 js_rows_serial, js_rows_parallel = _twin(_js_rows)
