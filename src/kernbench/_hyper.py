@@ -29,3 +29,20 @@ def adam_scalars(lr: float, beta1: float, beta2: float, step: int, weight_decay:
         one_minus_beta2=1.0 - beta2,
         decay_factor=1.0 - lr * weight_decay if decoupled else 1.0,
     )
+
+
+def adam_kernel_args(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                     decoupled: bool, amsgrad: bool, maximize: bool, step: int):
+    """(scalars, flags) of the compiled Adam loops, in their argument order.
+
+    scalars: step_size, bias_correction2_sqrt, beta1, 1 - beta1, beta2, 1 - beta2, eps,
+    weight_decay, decay_factor, as Python floats (the backend casts them to the param dtype);
+    flags: coupled (L2 decay into the grad), decay_on (AdamW's decay of the param), amsgrad,
+    maximize.
+    """
+    s = adam_scalars(lr, beta1, beta2, step, weight_decay, decoupled)
+    scalars = (s.step_size, s.bias_correction2_sqrt, beta1, s.one_minus_beta1, beta2,
+               s.one_minus_beta2, eps, weight_decay, s.decay_factor)
+    flags = ((not decoupled) and weight_decay != 0, bool(decoupled) and s.decay_factor != 1.0,
+             bool(amsgrad), bool(maximize))
+    return scalars, flags

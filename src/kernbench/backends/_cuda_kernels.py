@@ -174,6 +174,21 @@ def _block_sum(sh, tid, acc):
     return sh[0]
 
 
+@cuda.jit(device=True)
+def _block_sum_rows(sh, tid):
+    """Sum each of the NQ rows of BLOCK partials in ``sh`` (row k at sh[k * BLOCK:]) into its
+    first entry, by the shared-memory tree of :func:`_block_sum`; every thread of the block must
+    call it after writing its entries, and may read the sums when it returns."""
+    cuda.syncthreads()
+    s = BLOCK // 2
+    while s > 0:
+        if tid < s:
+            for k in range(NQ):
+                sh[k * BLOCK + tid] += sh[k * BLOCK + tid + s]
+        cuda.syncthreads()
+        s //= 2
+
+
 @cuda.jit(cache=True)
 def sum_squares_kernel(x, part):
     """part[block] = float64 sum of x*x over the block's grid-stride share of x."""
@@ -331,14 +346,7 @@ def rows_partials(p, q, sums, mode, nch, ch, part):
         sh[2 * BLOCK + tid] = s2
         sh[3 * BLOCK + tid] = s3
         sh[4 * BLOCK + tid] = s4
-        cuda.syncthreads()
-        s = BLOCK // 2
-        while s > 0:
-            if tid < s:
-                for k in range(NQ):
-                    sh[k * BLOCK + tid] += sh[k * BLOCK + tid + s]
-            cuda.syncthreads()
-            s //= 2
+        _block_sum_rows(sh, tid)
         if tid < NQ:
             part[r, c, tid] = sh[tid * BLOCK]
         cuda.syncthreads()  # the next task overwrites sh
@@ -440,14 +448,7 @@ def joint_finish(tot, col, out):
     sh[2 * BLOCK + tid] = s2
     sh[3 * BLOCK + tid] = s3
     sh[4 * BLOCK + tid] = s4
-    cuda.syncthreads()
-    s = BLOCK // 2
-    while s > 0:
-        if tid < s:
-            for k in range(NQ):
-                sh[k * BLOCK + tid] += sh[k * BLOCK + tid + s]
-        cuda.syncthreads()
-        s //= 2
+    _block_sum_rows(sh, tid)
     if tid < NQ:
         out[tid] = sh[tid * BLOCK]
 

@@ -58,7 +58,7 @@ import warnings
 
 import numpy as np
 
-from kernbench._hyper import adam_scalars
+from kernbench._hyper import adam_kernel_args
 from kernbench.backends import Backend
 
 
@@ -523,12 +523,9 @@ class CudaBackend(Backend):
                   eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
         _, dtype = _shape_dtype(param)
         dt = dtype.type
-        s = adam_scalars(lr, beta1, beta2, step, weight_decay, decoupled)
-        coupled = (not decoupled) and weight_decay != 0
-        decay_on = bool(decoupled) and s.decay_factor != 1.0
-        args = (dt(s.step_size), dt(s.bias_correction2_sqrt), dt(beta1), dt(s.one_minus_beta1),
-                dt(beta2), dt(s.one_minus_beta2), dt(eps), dt(weight_decay), dt(s.decay_factor),
-                coupled, decay_on, bool(amsgrad), bool(maximize))
+        scalars, flags = adam_kernel_args(lr, beta1, beta2, eps, weight_decay, decoupled,
+                                          amsgrad, maximize, step)
+        args = tuple(dt(x) for x in scalars) + flags
         p = _Staged(param)
         g = _grad_on_device(grad)
         m = _device_view(exp_avg)

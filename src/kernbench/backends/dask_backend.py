@@ -621,14 +621,11 @@ class DaskBackend(Backend):
 
     def _adam_plan(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
                    eps, weight_decay, decoupled, amsgrad, maximize, step) -> _StepPlan:
-        from kernbench._hyper import adam_scalars
+        from kernbench._hyper import adam_kernel_args
 
-        s = adam_scalars(lr, beta1, beta2, step, weight_decay, decoupled)
-        coupled = (not decoupled) and weight_decay != 0
-        decay_on = bool(decoupled) and s.decay_factor != 1.0
-        scalars = [s.step_size, s.bias_correction2_sqrt, beta1, s.one_minus_beta1, beta2,
-                   s.one_minus_beta2, eps, weight_decay, s.decay_factor]
-        flags = [coupled, decay_on, bool(amsgrad), bool(maximize)]
+        scalars, flags = adam_kernel_args(lr, beta1, beta2, eps, weight_decay, decoupled,
+                                          amsgrad, maximize, step)
+        scalars, flags = list(scalars), list(flags)
         vmax = max_exp_avg_sq if amsgrad else None
         return self._plan_step(_kern().adam_chunk, "kernbench-adam", param, grad,
                                [exp_avg, exp_avg_sq, vmax], [scalars, flags])

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from kernbench._arrays import flat_pieces
-from kernbench._hyper import adam_scalars
+from kernbench._hyper import adam_kernel_args
 from kernbench.backends import Backend
 from kernbench.backends import _numba_kernels as K
 
@@ -143,12 +143,9 @@ class NumbaBackend(Backend):
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
                   eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
         dt = param.dtype.type
-        s = adam_scalars(lr, beta1, beta2, step, weight_decay, decoupled)
-        coupled = (not decoupled) and weight_decay != 0
-        decay_on = bool(decoupled) and s.decay_factor != 1.0
-        args = (dt(s.step_size), dt(s.bias_correction2_sqrt), dt(beta1), dt(s.one_minus_beta1),
-                dt(beta2), dt(s.one_minus_beta2), dt(eps), dt(weight_decay), dt(s.decay_factor),
-                coupled, decay_on, bool(amsgrad), bool(maximize))
+        scalars, flags = adam_kernel_args(lr, beta1, beta2, eps, weight_decay, decoupled,
+                                          amsgrad, maximize, step)
+        args = tuple(dt(x) for x in scalars) + flags
         if amsgrad:
             for p, g, m, v, vmax in _pieces(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
                 _elementwise(K.adam_serial, K.adam_parallel, p)(p, g, m, v, vmax, *args)
@@ -212,21 +209,18 @@ class NumbaBackend(Backend):
         step_sizes = np.empty(len(ks), dtype=dtype)
         bc2_sqrts = np.empty(len(ks), dtype=dtype)
         for j, k in enumerate(ks):
-            sc = per_step.get(steps[k])
-            if sc is None:
-                sc = per_step[steps[k]] = adam_scalars(lr, beta1, beta2, steps[k], weight_decay,
-                                                       decoupled)
-            step_sizes[j] = sc.step_size
-            bc2_sqrts[j] = sc.bias_correction2_sqrt
+            args = per_step.get(steps[k])
+            if args is None:
+                args = per_step[steps[k]] = adam_kernel_args(lr, beta1, beta2, eps, weight_decay,
+                                                             decoupled, amsgrad, maximize,
+                                                             steps[k])
+            step_sizes[j], bc2_sqrts[j] = args[0][:2]
         segments, task_start, total = memo["plan"]
-        coupled = (not decoupled) and weight_decay != 0
-        decay_on = bool(decoupled) and sc.decay_factor != 1.0
+        scalars, flags = args  # all but the first two scalars are the same at every step
         kernel = K.adam_multi_parallel if total * dtype.itemsize >= PARALLEL_MIN_BYTES \
             else K.adam_multi_serial
-        kernel(segments, task_start, addresses, step_sizes, bc2_sqrts, _empty(dtype), dt(beta1),
-               dt(sc.one_minus_beta1), dt(beta2), dt(sc.one_minus_beta2), dt(eps),
-               dt(weight_decay), dt(sc.decay_factor), coupled, decay_on, bool(amsgrad),
-               bool(maximize))
+        kernel(segments, task_start, addresses, step_sizes, bc2_sqrts, _empty(dtype),
+               *(dt(x) for x in scalars[2:]), *flags)
 
     def sum_squares(self, x) -> float:
         total = 0.0
