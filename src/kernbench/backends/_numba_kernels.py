@@ -606,7 +606,7 @@ def _entropy_rows(x, values, status, rows_per_task, ch):
     ntasks, nch = _task_count(R, n, rows_per_task, ch)
     part = np.empty((R, nch, 3))
     for t in prange(ntasks):
-        _entropy_task(x, t, rows_per_task, nch, ch, part)
+        _entropy_task(x, np.int64(t), rows_per_task, nch, ch, part)
     tot = _totals(part)
     for r in range(R):
         values[r], status[r] = _entropy_final(tot[r, 0], tot[r, 1], tot[r, 2])
@@ -673,7 +673,7 @@ def _pq_rows(p, q, values, status, rows_per_task, ch, kl):
     ntasks, nch = _task_count(R, n, rows_per_task, ch)
     part = np.empty((R, nch, 5))
     for t in prange(ntasks):
-        _pq_task(p, q, t, rows_per_task, nch, ch, part, kl)
+        _pq_task(p, q, np.int64(t), rows_per_task, nch, ch, part, kl)
     tot = _totals(part)
     for r in range(R):
         values[r], status[r] = _pq_final(tot[r, 0], tot[r, 1], tot[r, 2], tot[r, 3], tot[r, 4],
@@ -746,7 +746,7 @@ def _js_rows(p, q, values, status, rows_per_task, ch):
     ntasks, nch = _task_count(R, n, rows_per_task, ch)
     part = np.zeros((R, nch, 8))  # per chunk: sums (4), terms; per row: status, sp, sq
     for t in prange(ntasks):
-        _js_sums_task(p, q, t, rows_per_task, nch, ch, part)
+        _js_sums_task(p, q, np.int64(t), rows_per_task, nch, ch, part)
     tot = _totals(part)
     for r in range(R):
         st = _pq_status(tot[r, 0], tot[r, 1], tot[r, 2], tot[r, 3])
@@ -755,7 +755,7 @@ def _js_rows(p, q, values, status, rows_per_task, ch):
         part[r, 0, 6] = tot[r, 0]
         part[r, 0, 7] = tot[r, 1]
     for t in prange(ntasks):
-        _js_terms_task(p, q, t, rows_per_task, nch, ch, part)
+        _js_terms_task(p, q, np.int64(t), rows_per_task, nch, ch, part)
     tot = _totals(part)
     for r in range(R):
         values[r] = _js_final(tot[r, 4]) if status[r] == 0 else _NAN
@@ -856,14 +856,17 @@ _EXP_BLK = 1024
 
 
 @njit(**_SUM_OPTS)
-def _exp_sum(x, mx, inv_t, out, store):
+def _exp_sum(x, mx, inv_t, out):
     """float64 sum of exp((x - mx) * inv_t) over a span, in one vectorized pass; the exps are
-    computed in x's precision and, when ``store``, written to out.
+    computed in x's precision and written to ``out`` unless it is empty (``x[:0]``: a flag
+    argument would be a constant at some call sites, and numba compiles a function once more
+    for each constant).
 
     The temperature enters as its reciprocal: a multiply costs a cycle where a divide (or a
     second loop-invariant flag, which LLVM then no longer unswitches) costs the loop its
     speed. For T = 1 the multiply is exact.
     """
+    store = out.size != 0
     mxt = _cast_like(x, mx)
     it = _cast_like(x, inv_t)
     s = 0.0
@@ -932,7 +935,7 @@ def _softmax_task(x, temperature, out, t, rows_per_task, nch, ch, part, log):
             if mx == _INF or mx == -_INF:  # +inf logit, or only -inf / nan
                 _fill_nan(os)
                 continue
-            total = _exp_sum(xs, mx, 1.0 / temperature, os, not log)
+            total = _exp_sum(xs, mx, 1.0 / temperature, os[:0] if log else os)
             if total != total:
                 _fill_nan(os)
             elif log:
@@ -948,7 +951,7 @@ def _softmax_task(x, temperature, out, t, rows_per_task, nch, ch, part, log):
         elif mx == _INF:
             part[r, c, 1] = _NAN
         else:
-            part[r, c, 1] = _exp_sum(xs, mx, 1.0 / temperature, os, not log)
+            part[r, c, 1] = _exp_sum(xs, mx, 1.0 / temperature, os[:0] if log else os)
 
 
 @njit(**_OPTS)
@@ -972,7 +975,7 @@ def _softmax_rows(x, temperature, out, rows_per_task, ch, log):
     ntasks, nch = _task_count(R, n, rows_per_task, ch)
     part = np.empty((R, nch, 4))  # per chunk: max, sum of exps; per row (chunk 0): M, S
     for t in prange(ntasks):
-        _softmax_task(x, temperature, out, t, rows_per_task, nch, ch, part, log)
+        _softmax_task(x, temperature, out, np.int64(t), rows_per_task, nch, ch, part, log)
     if nch == 1:
         return
     for r in range(R):
@@ -988,7 +991,7 @@ def _softmax_rows(x, temperature, out, rows_per_task, ch, log):
         part[r, 0, 2] = mx
         part[r, 0, 3] = _NAN if (mx == _INF or mx == -_INF) else total
     for t in prange(ntasks):
-        _softmax_finish(x, temperature, out, t, rows_per_task, nch, ch, part, log)
+        _softmax_finish(x, temperature, out, np.int64(t), rows_per_task, nch, ch, part, log)
 
 
 softmax_rows_serial, softmax_rows_parallel = _twin(_softmax_rows)
@@ -1002,7 +1005,7 @@ def _ce_logits_row(x, y, eps):
     mx = _max8(x)
     if mx == _INF or mx == -_INF:
         return _NAN
-    s = _exp_sum(x, mx, 1.0, x, False)
+    s = _exp_sum(x, mx, 1.0, x[:0])
     if s != s:
         return _NAN
     lse = mx + _log(s)
