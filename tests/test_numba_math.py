@@ -81,8 +81,11 @@ def test_exp_within_2_ulp_of_numpy(rng):
 
 
 def test_float32_exp_within_2_ulp(rng):
-    x = np.concatenate([np.array([0.0, -np.inf, np.inf, np.nan, 88.7, -87.3]),
-                        rng.uniform(-87.0, 88.0, 10000)]).astype(np.float32)
+    x = np.concatenate([np.array([0.0, -0.0, -np.inf, np.inf, np.nan, 88.7, 88.72, 88.73, 89.5,
+                                  1e4, -87.3, -103.27, -103.98, -110.0, -1e4]),
+                        rng.uniform(-87.0, 88.0, 10000),
+                        rng.uniform(-104.0, -87.0, 2000),            # subnormal results
+                        rng.uniform(-1e-4, 1e-4, 1000)]).astype(np.float32)
     got = np.empty_like(x)
     _apply_expf(x, got)
     with np.errstate(all="ignore"):
@@ -90,3 +93,6 @@ def test_float32_exp_within_2_ulp(rng):
     _special_agree(got, want)
     normal = np.isfinite(want) & (want >= np.finfo(np.float32).tiny)
     assert _ulps(got[normal], want[normal]).max() <= 2.0
+    sub = np.isfinite(want) & (want < np.finfo(np.float32).tiny)
+    assert sub.sum() > 1000
+    assert np.all(np.abs(got[sub] - want[sub]) <= np.float32(1.4e-45))

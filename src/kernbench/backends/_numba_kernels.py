@@ -92,12 +92,16 @@ def _bits_f64(typingctx, i):
 
 
 @intrinsic
-def _bits_f32(typingctx, i):
-    """The float32 whose bits are the low 32 bits of the integer ``i``."""
-    sig = types.float32(i)
+def _ldexp(typingctx, y, k):
+    """y * 2**k (k an int32) in one rounding: LLVM's ``ldexp``, exact for subnormal results and
+    overflow alike, and vectorizable (AVX-512's ``vscalef``; integer operations on AVX2)."""
+    sig = y(y, types.int32)
 
     def codegen(context, builder, signature, args):
-        return builder.bitcast(builder.trunc(args[0], ir.IntType(32)), ir.FloatType())
+        fty = context.get_value_type(signature.return_type)
+        fnty = ir.FunctionType(fty, [fty, ir.IntType(32)])
+        fn = builder.module.declare_intrinsic("llvm.ldexp", [fty, ir.IntType(32)], fnty)
+        return builder.call(fn, args)
 
     return sig, codegen
 
@@ -162,65 +166,59 @@ def _exp(x):
     """exp of a float64 (fdlibm ``__ieee754_exp``), branch-free so that loops vectorize.
 
     exp(-inf) = 0, exp(inf) = inf, exp(nan) = nan; results in the subnormal range are exact
-    to one rounding (2**k is applied in two halves).
+    to one rounding (2**k is applied by :func:`_ldexp`).
     """
-    # Clamping keeps k in range; -1100 and 710 already under/overflow. nan passes through.
-    if x < -1100.0:
-        x = -1100.0
-    if x > 710.0:
-        x = 710.0
-    kf = np.floor(x * _INV_LN2 + 0.5)
-    if kf != kf:
-        kf = 0.0
-    hi = x - kf * _LN2_HI
+    # Clamping keeps k in range; -1100 and 710 already under/overflow. Written as compare and
+    # select in the order of the x86 max/min instructions (one each), which map nan to the
+    # bound; the nan comes back at the end.
+    xc = x if x > -1100.0 else -1100.0
+    xc = xc if xc < 710.0 else 710.0
+    kf = np.floor(xc * _INV_LN2 + 0.5)
+    hi = xc - kf * _LN2_HI
     lo = kf * _LN2_LO
     r = hi - lo
     rr = r * r
     c = r - rr * (_P1 + rr * (_P2 + rr * (_P3 + rr * (_P4 + rr * _P5))))
-    y = 1.0 + (r * c / (2.0 - c) - lo + hi)
-    k = np.int64(kf)
-    k1 = k >> 1
-    k2 = k - k1
-    return y * _bits_f64((k1 + 1023) << 52) * _bits_f64((k2 + 1023) << 52)
+    y = _ldexp(1.0 + (r * c / (2.0 - c) - lo + hi), np.int32(kf))
+    return y if x == x else x
 
 
-_LN2_HI_F = np.float32(6.9314575195e-01)
-_LN2_LO_F = np.float32(1.4286067653e-06)
+#: Cephes ``expf``: ln 2 in two parts (the first exact in float32, so kf * _C1_F is exact for
+#: |kf| < 2**15) and the minimax polynomial of (exp(r) - 1 - r) / r**2 on [-ln2/2, ln2/2].
+_C1_F = np.float32(0.693359375)
+_C2_F = np.float32(-2.12194440e-4)
+_Q0_F = np.float32(1.9875691500e-4)
+_Q1_F = np.float32(1.3981999507e-3)
+_Q2_F = np.float32(8.3334519073e-3)
+_Q3_F = np.float32(4.1665795894e-2)
+_Q4_F = np.float32(1.6666665459e-1)
+_Q5_F = np.float32(5.0000001201e-1)
 _INV_LN2_F = np.float32(1.4426950216e+00)
-_P1_F = np.float32(1.6666625440e-01)
-_P2_F = np.float32(-2.7667332906e-03)
 _F32_LO = np.float32(-104.0)
 _F32_HI = np.float32(89.0)
 _F32_HALF = np.float32(0.5)
 _F32_ONE = np.float32(1.0)
-_F32_TWO = np.float32(2.0)
-_F32_ZERO = np.float32(0.0)
 
 
-@njit(**_OPTS)
+@njit(**dict(_OPTS, fastmath={"contract"}))
 def _expf(x):
-    """exp of a float32 in float32 arithmetic (fdlibm ``__ieee754_expf``, < 1 ulp).
+    """exp of a float32 in float32 arithmetic (Cephes ``expf``: < 1 ulp, measured 0.995).
 
     Sixteen lanes per AVX-512 vector instead of eight: float32 softmax and cross-entropy
-    spend most of their time here.
+    spend most of their time here. A polynomial rather than fdlibm's rational form (no
+    divide), with fastmath's ``contract`` flag alone, so that each multiply-add is one fused
+    instruction, and 2**k applied by :func:`_ldexp`: 16.8 against 20.3 us for the sum of the
+    exps of a 50257-logit row in L2, and 24 us for fdlibm's form. Contraction only removes
+    roundings; inf and nan are untouched.
     """
-    if x < _F32_LO:
-        x = _F32_LO
-    if x > _F32_HI:
-        x = _F32_HI
-    kf = np.floor(x * _INV_LN2_F + _F32_HALF)
-    if kf != kf:
-        kf = _F32_ZERO
-    hi = x - kf * _LN2_HI_F
-    lo = kf * _LN2_LO_F
-    r = hi - lo
-    rr = r * r
-    c = r - rr * (_P1_F + rr * _P2_F)
-    y = _F32_ONE + (r * c / (_F32_TWO - c) - lo + hi)
-    k = np.int32(kf)
-    k1 = k >> 1
-    k2 = k - k1
-    return y * _bits_f32((k1 + 127) << 23) * _bits_f32((k2 + 127) << 23)
+    xc = x if x > _F32_LO else _F32_LO  # as in _exp: x86 max and min, nan restored below
+    xc = xc if xc < _F32_HI else _F32_HI
+    kf = np.floor(xc * _INV_LN2_F + _F32_HALF)
+    r = xc - kf * _C1_F
+    r = r - kf * _C2_F
+    y = ((((_Q0_F * r + _Q1_F) * r + _Q2_F) * r + _Q3_F) * r + _Q4_F) * r + _Q5_F
+    y = _ldexp(y * (r * r) + r + _F32_ONE, np.int32(kf))
+    return y if x == x else x
 
 
 def _exp_native(x):
@@ -296,43 +294,31 @@ def _sumsq8(a):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
+@intrinsic
+def _fmax(typingctx, a, b):
+    """LLVM's ``maxnum`` of two floats of one type: the larger, or the one that is not nan."""
+    sig = a(a, b)
+
+    def codegen(context, builder, signature, args):
+        ty = context.get_value_type(signature.return_type)
+        fn = builder.module.declare_intrinsic("llvm.maxnum", [ty], ir.FunctionType(ty, [ty, ty]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
 @njit(**_OPTS)
-def _max8(a):
+def _nanmax(a):
     """Largest entry of a 1-D array as float64, ignoring nan; -inf when there is none.
 
-    Compares in the array's own dtype (eight accumulators), so float32 needs no conversions.
+    A ``maxnum`` reduction, which LLVM vectorizes without fast-math flags (a compare-and-select
+    reduction needs no-nans): sixteen float32 lanes, measured 3.5 us against 13 us for eight
+    scalar accumulators over a 50257-element float32 row in L2.
     """
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = _cast_like(a, -_INF)
-    n = a.size
-    n8 = n - n % 8
-    for i in range(0, n8, 8):
-        v0 = a[i]
-        v1 = a[i + 1]
-        v2 = a[i + 2]
-        v3 = a[i + 3]
-        v4 = a[i + 4]
-        v5 = a[i + 5]
-        v6 = a[i + 6]
-        v7 = a[i + 7]
-        m0 = v0 if v0 > m0 else m0
-        m1 = v1 if v1 > m1 else m1
-        m2 = v2 if v2 > m2 else m2
-        m3 = v3 if v3 > m3 else m3
-        m4 = v4 if v4 > m4 else m4
-        m5 = v5 if v5 > m5 else m5
-        m6 = v6 if v6 > m6 else m6
-        m7 = v7 if v7 > m7 else m7
-    for i in range(n8, n):
-        v = a[i]
-        m0 = v if v > m0 else m0
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    m4 = m5 if m5 > m4 else m4
-    m6 = m7 if m7 > m6 else m6
-    m0 = m2 if m2 > m0 else m0
-    m4 = m6 if m6 > m4 else m4
-    m0 = m4 if m4 > m0 else m0
-    return np.float64(m0)
+    m = _cast_like(a, -_INF)
+    for i in range(a.size):
+        m = _fmax(m, a[i])
+    return np.float64(m)
 
 
 # ---------------------------------------------------------------------------- optimizers
@@ -930,7 +916,7 @@ def _softmax_task(x, temperature, out, t, rows_per_task, nch, ch, part, log):
     for r in range(r0, r1):
         xs = x[r, a0:a1]
         os = out[r, a0:a1]
-        mx = _max8(xs)  # nan ignored: a nan makes the sum nan below
+        mx = _nanmax(xs)  # nan ignored: a nan makes the sum nan below
         if nch == 1:
             if mx == _INF or mx == -_INF:  # +inf logit, or only -inf / nan
                 _fill_nan(os)
@@ -1001,8 +987,9 @@ softmax_rows_serial, softmax_rows_parallel = _twin(_softmax_rows)
 def _ce_logits_row(x, y, eps):
     """Loss of one row: its max, then one vectorized pass for the sum of exps (and, with label
     smoothing only, one for the sum of the logits). A +inf or nan logit gives nan, as torch;
-    so does a row of only -inf and nan."""
-    mx = _max8(x)
+    so does a row of only -inf and nan. (A one-pass, block-online log-sum-exp measured no
+    faster: a 50257-logit float32 row stays in L2 between the two passes.)"""
+    mx = _nanmax(x)
     if mx == _INF or mx == -_INF:
         return _NAN
     s = _exp_sum(x, mx, 1.0, x[:0])
