@@ -5,6 +5,8 @@ fastmath, so inf and nan survive exactly. Three techniques carry the speed:
 
 * ``_log`` and ``_exp`` are fdlibm's algorithms (range reduction plus polynomial, < 1 ulp) on
   raw float bits, so a loop calling them vectorizes; libm's ``math.log`` is a scalar call.
+  They (and the float32 ``_expf``) carry fastmath's ``contract`` flag alone: each multiply-add
+  becomes one fused instruction, one rounding fewer, measured 20% off a 1e7 float64 entropy.
 * Float reductions do not vectorize without reassociation. The fused reduction loops (one
   pass computing every sum a kernel needs) are compiled with fastmath's ``reassoc`` flag
   alone (``_SUM_OPTS``): lanes of partial sums, no assumption about inf or nan.
@@ -37,6 +39,8 @@ _OPTS = dict(cache=True, error_model="numpy", nogil=True)
 #: they call are separate functions compiled without the flag; LLVM inlines them with their
 #: own instructions' flags, so their rounding is the tested one.
 _SUM_OPTS = dict(_OPTS, fastmath={"reassoc"})
+#: log and exp: fused multiply-adds (one rounding fewer each), nothing else.
+_EXP_LOG_OPTS = dict(_OPTS, fastmath={"contract"})
 
 #: Elements per scratch block of the joint-table kernel: 4 KiB of float64, so the block stays
 #: in L1 between the term loop and the summing loop.
@@ -126,7 +130,7 @@ _P5 = 4.13813679705723846039e-08
 _MIN_NORMAL = 2.2250738585072014e-308
 
 
-@njit(**_OPTS)
+@njit(**_EXP_LOG_OPTS)
 def _log(x):
     """Natural log of a float64 (fdlibm ``__ieee754_log``), branch-free so that loops vectorize.
 
@@ -161,7 +165,7 @@ def _log(x):
     return r
 
 
-@njit(**_OPTS)
+@njit(**_EXP_LOG_OPTS)
 def _exp(x):
     """exp of a float64 (fdlibm ``__ieee754_exp``), branch-free so that loops vectorize.
 
@@ -200,7 +204,7 @@ _F32_HALF = np.float32(0.5)
 _F32_ONE = np.float32(1.0)
 
 
-@njit(**dict(_OPTS, fastmath={"contract"}))
+@njit(**_EXP_LOG_OPTS)
 def _expf(x):
     """exp of a float32 in float32 arithmetic (Cephes ``expf``: < 1 ulp, measured 0.995).
 
