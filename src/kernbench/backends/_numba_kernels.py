@@ -206,7 +206,7 @@ _F32_ONE = np.float32(1.0)
 
 @njit(**_EXP_LOG_OPTS)
 def _expf(x):
-    """exp of a float32 in float32 arithmetic (Cephes ``expf``: < 1 ulp, measured 0.995).
+    """exp of a float32 in float32 arithmetic (Cephes ``expf``: at most 1.01 ulp measured).
 
     Sixteen lanes per AVX-512 vector instead of eight: float32 softmax and cross-entropy
     spend most of their time here. A polynomial rather than fdlibm's rational form (no
