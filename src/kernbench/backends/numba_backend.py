@@ -98,6 +98,14 @@ def _multi_plan(sizes: list[int], chunk: int):
     return np.asarray(segments, dtype=np.int64).reshape(-1, 3), task_start, done
 
 
+def _operand(piece: np.ndarray):
+    """A piece broadcast along its one axis (stride 0) as its scalar, else the piece: the
+    elementwise kernels take either, and a stride-0 array would keep their loop scalar."""
+    if piece.size > 1 and piece.strides[0] == 0:
+        return piece[0]
+    return piece
+
+
 def _elementwise(serial, parallel, piece: np.ndarray):
     return parallel if piece.nbytes >= PARALLEL_MIN_BYTES else serial
 
@@ -303,9 +311,11 @@ class NumbaBackend(Backend):
         return losses
 
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
-        kl, _ = K.gaussian_ufuncs()
-        kl(mu1, sigma1, mu2, sigma2, out=out)
+        for o, *operands in _pieces(out, mu1, sigma1, mu2, sigma2):
+            _elementwise(K.gaussian_kl_serial, K.gaussian_kl_parallel, o)(
+                *map(_operand, operands), o)
 
     def gaussian_entropy(self, sigma, out) -> None:
-        _, entropy = K.gaussian_ufuncs()
-        entropy(sigma, out=out)
+        for o, s in _pieces(out, sigma):
+            _elementwise(K.gaussian_entropy_serial, K.gaussian_entropy_parallel, o)(
+                _operand(s), o)
