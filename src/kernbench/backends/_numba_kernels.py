@@ -292,26 +292,26 @@ def _expf(x):
     return y if x == x else x
 
 
-def _exp_native(x):
-    """exp in the precision of ``x``: :func:`_expf` for float32, :func:`_exp` otherwise."""
+def _by_precision(f32_fn, f64_fn, doc: str):
+    """A function for jitted code that calls ``f32_fn`` on a float32 argument and ``f64_fn``
+    on anything else, chosen at compile time."""
+
+    def stub(x):
+        pass
+
+    stub.__doc__ = doc
+
+    @overload(stub)
+    def _impl(x):
+        if x == types.float32:
+            return lambda x: f32_fn(x)
+        return lambda x: f64_fn(x)
+
+    return stub
 
 
-@overload(_exp_native)
-def _exp_native_impl(x):
-    if x == types.float32:
-        return lambda x: _expf(x)
-    return lambda x: _exp(x)
-
-
-def _log_native(x):
-    """log in the precision of ``x``: :func:`_logf` for float32, :func:`_log` otherwise."""
-
-
-@overload(_log_native)
-def _log_native_impl(x):
-    if x == types.float32:
-        return lambda x: _logf(x)
-    return lambda x: _log(x)
+_exp_native = _by_precision(_expf, _exp, "exp in the precision of ``x``.")
+_log_native = _by_precision(_logf, _log, "log in the precision of ``x``.")
 
 
 def _float_like(x, v):
