@@ -314,24 +314,14 @@ _exp_native = _by_precision(_expf, _exp, "exp in the precision of ``x``.")
 _log_native = _by_precision(_logf, _log, "log in the precision of ``x``.")
 
 
-def _float_like(x, v):
-    """The float ``v`` in the type of the float scalar ``x``."""
-
-
-@overload(_float_like)
-def _float_like_impl(x, v):
-    if x == types.float32:
-        return lambda x, v: np.float32(v)
-    return lambda x, v: np.float64(v)
-
-
 def _cast_like(a, v):
-    """The float ``v`` in the dtype of array ``a`` (float32 arrays get float32 arithmetic)."""
+    """The float ``v`` in the precision of ``a``, an array (its dtype) or a float scalar:
+    float32 gets float32 arithmetic."""
 
 
 @overload(_cast_like)
 def _cast_like_impl(a, v):
-    if a.dtype == types.float32:
+    if getattr(a, "dtype", a) == types.float32:
         return lambda a, v: np.float32(v)
     return lambda a, v: np.float64(v)
 
@@ -1130,7 +1120,7 @@ def _gaussian_kl_scalar(mu1, sigma1, mu2, sigma2):
 
 def _gaussian_entropy_scalar(sigma):
     """In sigma's precision: one log and one add, so float32 gets float32's sixteen lanes."""
-    return _float_like(sigma, _HALF_LOG_2PI_E) + _log_native(sigma)
+    return _cast_like(sigma, _HALF_LOG_2PI_E) + _log_native(sigma)
 
 
 _gaussian_kl_elem = njit(**_OPTS)(_gaussian_kl_scalar)
