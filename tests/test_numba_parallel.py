@@ -1,5 +1,5 @@
-"""The numba backend above its parallel thresholds: the prange builds against the numpy backend,
-and the serial and parallel builds of the row kernels against each other, bit for bit."""
+"""The numba backend above its parallel thresholds: the threaded runs against the numpy backend,
+and serial and threaded runs of the same kernels against each other, bit for bit."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kernbench import info
+from kernbench._hyper import adam_kernel_args
 from tests.helpers import assert_same
 
 pytest.importorskip("numba")
@@ -68,23 +69,46 @@ def test_long_cross_entropy_logits_match_numpy(rng, dtype, smoothing):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_row_kernels_serial_and_parallel_builds_agree_bitwise(rng, dtype):
-    """The host picks the chunking from the shape alone, so the two builds sum the same
-    partial sums in the same order."""
+def test_row_kernels_serial_and_parallel_runs_agree_bitwise(rng, dtype):
+    """The host picks the chunking from the shape alone, and a serial run calls the same task
+    code on the same chunks as the threads, so the two sum the same partial sums in the same
+    order."""
     p = rng.random((3, 70_001)).astype(dtype)
     q = rng.random((3, 70_001)).astype(dtype)
     x = _long_logits(rng, dtype, v=70_001)
-    _, per_task, ch = NB._row_kernel(K.entropy_rows_serial, K.entropy_rows_parallel, p)
-    _, x_per_task, x_ch = NB._row_kernel(K.softmax_rows_serial, K.softmax_rows_parallel, x)
-    assert ch < p.shape[1] and x_ch < x.shape[1]  # long rows cut into chunks: the merge paths
+    per_task, ch, parallel = NB._row_plan(p)
+    x_per_task, x_ch, _ = NB._row_plan(x)
+    assert parallel and ch < p.shape[1] and x_ch < x.shape[1]  # long rows cut: the merge paths
     out = {}
-    for build in ("serial", "parallel"):
+    for threads in (False, True):
         v, st = np.empty(3), np.empty(3, dtype=np.int64)
-        getattr(K, f"entropy_rows_{build}")(p, v, st, per_task, ch)
+        K.entropy_rows(p, v, st, per_task, ch, threads)
         kl, st2 = np.empty(3), np.empty(3, dtype=np.int64)
-        getattr(K, f"pq_rows_{build}")(p, q, kl, st2, per_task, ch, True)
+        K.pq_rows(p, q, kl, st2, per_task, ch, True, threads)
+        js, st3 = np.empty(3), np.empty(3, dtype=np.int64)
+        K.js_rows(p, q, js, st3, per_task, ch, threads)
         sm = np.empty_like(x)
-        getattr(K, f"softmax_rows_{build}")(x, 1.0, sm, x_per_task, x_ch, False)
-        out[build] = (v, kl, sm)
-    for a, b in zip(out["serial"], out["parallel"]):
+        K.softmax_rows(x, 1.0, sm, x_per_task, x_ch, False, threads)
+        out[threads] = (v, kl, js, sm)
+    for a, b in zip(out[False], out[True]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elementwise_serial_and_parallel_runs_agree_bitwise(rng, dtype):
+    """An Adam step and a sum of squares over many chunks, on the threads and in one thread."""
+    n = N_LONG
+    ch, parallel = NB._elementwise(np.empty(n, dtype=dtype))
+    assert parallel and ch < n
+    arrays = [rng.normal(size=n).astype(dtype) for _ in range(3)] + [
+        rng.random(n).astype(dtype)]
+    out = {}
+    for threads in (False, True):
+        p, g, m, v = (a.copy() for a in arrays)
+        scalars, flags = adam_kernel_args(1e-3, 0.9, 0.999, 1e-8, 0.01, True, False, False, 3)
+        K.adam(p, g, m, v, np.empty(0, dtype=dtype), ch, threads,
+               *(dtype(x) for x in scalars), *flags)
+        out[threads] = (p, m, v, K.sum_squares(g, ch, threads))
+    for a, b in zip(out[False], out[True]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(out[False][0], arrays[0])  # the step did move the params

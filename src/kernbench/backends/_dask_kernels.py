@@ -164,14 +164,14 @@ def sgd_chunk(state, g, scalars, flags):
 def sum_squares_chunk(x):
     """The float64 sum of squares of the chunk, as an array with one element per axis."""
     f = _flat(x)
-    total = K.sum_squares_serial(f, _chunk_length(1, f.size)) if f.size else 0.0
+    total = K.sum_squares(f, _chunk_length(1, f.size), False) if f.size else 0.0
     return np.full((1,) * x.ndim, total, dtype=np.float64)
 
 
 def scale_chunk(x, factor):
     out = np.array(x, copy=True, order="C")
     if out.size:
-        K.scale_serial(out.reshape(-1), out.dtype.type(factor))
+        K.scale(out.reshape(-1), out.size, False, out.dtype.type(factor))
     return out
 
 
@@ -290,6 +290,11 @@ def js_final(acc, status):
 
 # ---------------------------------------------------------------------------- joint tables
 
+@njit(**_OPTS)
+def _joint_rows(x, col, part):
+    K._joint_task(x, 0, x.shape[0], col, part)
+
+
 def joint_part(x):
     """Partial sums of a block of whole rows of a joint table: ([S, A, R, negatives], col sums).
 
@@ -300,7 +305,7 @@ def joint_part(x):
     col = np.zeros(x.shape[1])
     part = np.zeros(4)
     if x.shape[0]:
-        K._joint_task(x, 0, x.shape[0], col, part)
+        _joint_rows(x, col, part)
     return part, col
 
 
@@ -324,16 +329,16 @@ def softmax_block(x, temperature, log):
     """softmax (or log_softmax) of a block of whole rows."""
     out = np.empty(x.shape, dtype=x.dtype)
     if x.size:
-        K.softmax_rows_serial(x, float(temperature), out, max(x.shape[0], 1),
-                              _chunk_length(x.shape[0], x.shape[1]), bool(log))
+        K.softmax_rows(x, float(temperature), out, max(x.shape[0], 1),
+                       _chunk_length(x.shape[0], x.shape[1]), bool(log), False)
     return out
 
 
 def ce_logits_block(x, targets, ignore_index, eps):
     losses = np.empty(x.shape[0])
     if x.shape[0]:
-        K.ce_logits_rows_serial(x, np.ascontiguousarray(targets, dtype=np.int64),
-                                int(ignore_index), float(eps), losses, max(x.shape[0], 1))
+        K.ce_logits_rows(x, np.ascontiguousarray(targets, dtype=np.int64), int(ignore_index),
+                         float(eps), losses, max(x.shape[0], 1), False)
     return losses
 
 

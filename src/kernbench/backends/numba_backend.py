@@ -106,8 +106,15 @@ def _operand(piece: np.ndarray):
     return piece
 
 
-def _elementwise(serial, parallel, piece: np.ndarray):
-    return parallel if piece.nbytes >= PARALLEL_MIN_BYTES else serial
+def _elementwise(piece: np.ndarray):
+    """(chunk length, parallel) of an elementwise kernel over a 1-D piece: one chunk below
+    the parallel threshold, else chunks of at most _CHUNK_MAX elements, at least one per
+    thread, in whole cache lines."""
+    n = piece.size
+    if piece.nbytes < PARALLEL_MIN_BYTES:
+        return max(n, 1), False
+    per = -(-n // numba.get_num_threads())
+    return min(_CHUNK_MAX, -(-per // 64) * 64), True
 
 
 def _chunk_length(rows: int, n: int) -> int:
@@ -119,15 +126,15 @@ def _chunk_length(rows: int, n: int) -> int:
     return max(n, 1) if n <= _CHUNK_MAX else _CHUNK_MAX
 
 
-def _row_kernel(serial, parallel, x: np.ndarray):
-    """(kernel, rows_per_task, chunk_length) for a 2-D (R, n) input."""
+def _row_plan(x: np.ndarray):
+    """(rows_per_task, chunk_length, parallel) for a row kernel over a 2-D (R, n) input."""
     rows, n = x.shape
     ch = _chunk_length(rows, n)
     if x.size < PARALLEL_MIN_ROW_ELEMENTS:
-        return serial, max(rows, 1), ch
+        return max(rows, 1), ch, False
     tasks = _TASKS_PER_THREAD * numba.get_num_threads()
     per_task = max(1, min(_CHUNK_MAX // max(n, 1), -(-rows // tasks)))
-    return parallel, per_task, ch
+    return per_task, ch, True
 
 
 class NumbaBackend(Backend):
@@ -142,11 +149,11 @@ class NumbaBackend(Backend):
                 weight_decay != 0, has_mom, bool(nesterov), bool(maximize), bool(first_step))
         if has_mom:
             for p, g, b in _pieces(param, grad, momentum_buffer):
-                _elementwise(K.sgd_serial, K.sgd_parallel, p)(p, g, b, *args)
+                K.sgd(p, g, b, *_elementwise(p), *args)
         else:
             empty = _empty(param.dtype)
             for p, g in _pieces(param, grad):
-                _elementwise(K.sgd_serial, K.sgd_parallel, p)(p, g, empty, *args)
+                K.sgd(p, g, empty, *_elementwise(p), *args)
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
                   eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
@@ -156,11 +163,11 @@ class NumbaBackend(Backend):
         args = tuple(dt(x) for x in scalars) + flags
         if amsgrad:
             for p, g, m, v, vmax in _pieces(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
-                _elementwise(K.adam_serial, K.adam_parallel, p)(p, g, m, v, vmax, *args)
+                K.adam(p, g, m, v, vmax, *_elementwise(p), *args)
         else:
             empty = _empty(param.dtype)
             for p, g, m, v in _pieces(param, grad, exp_avg, exp_avg_sq):
-                _elementwise(K.adam_serial, K.adam_parallel, p)(p, g, m, v, empty, *args)
+                K.adam(p, g, m, v, empty, *_elementwise(p), *args)
 
     def adam_steps(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1,
                    beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, cache=None):
@@ -225,23 +232,22 @@ class NumbaBackend(Backend):
             step_sizes[j], bc2_sqrts[j] = args[0][:2]
         segments, task_start, total = memo["plan"]
         scalars, flags = args  # all but the first two scalars are the same at every step
-        kernel = K.adam_multi_parallel if total * dtype.itemsize >= PARALLEL_MIN_BYTES \
-            else K.adam_multi_serial
-        kernel(segments, task_start, addresses, step_sizes, bc2_sqrts, _empty(dtype),
-               *(dt(x) for x in scalars[2:]), *flags)
+        K.adam_multi(segments, task_start, addresses, step_sizes, bc2_sqrts, _empty(dtype),
+                     total * dtype.itemsize >= PARALLEL_MIN_BYTES,
+                     *(dt(x) for x in scalars[2:]), *flags)
 
     def sum_squares(self, x) -> float:
         total = 0.0
         for (piece,) in _pieces(x):
             if piece.size:
-                kernel = _elementwise(K.sum_squares_serial, K.sum_squares_parallel, piece)
-                total += kernel(piece, _chunk_length(1, piece.size))
+                total += K.sum_squares(piece, _chunk_length(1, piece.size),
+                                       _elementwise(piece)[1])
         return float(total)
 
     def scale_(self, x, factor) -> None:
         f = x.dtype.type(factor)
         for (piece,) in _pieces(x):
-            _elementwise(K.scale_serial, K.scale_parallel, piece)(piece, f)
+            K.scale(piece, *_elementwise(piece), f)
 
     def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
         steps = np.ascontiguousarray(steps, dtype=np.float64).reshape(-1)
@@ -251,15 +257,14 @@ class NumbaBackend(Backend):
     def entropy_rows(self, p):
         values = np.empty(p.shape[0])
         status = np.empty(p.shape[0], dtype=np.int8)
-        kernel, per_task, ch = _row_kernel(K.entropy_rows_serial, K.entropy_rows_parallel, p)
-        kernel(p, values, status, per_task, ch)
+        K.entropy_rows(p, values, status, *_row_plan(p))
         return values, status
 
     def _pq_rows(self, p, q, kl: bool):
         values = np.empty(p.shape[0])
         status = np.empty(p.shape[0], dtype=np.int8)
-        kernel, per_task, ch = _row_kernel(K.pq_rows_serial, K.pq_rows_parallel, p)
-        kernel(p, q, values, status, per_task, ch, kl)
+        per_task, ch, parallel = _row_plan(p)
+        K.pq_rows(p, q, values, status, per_task, ch, kl, parallel)
         return values, status
 
     def cross_entropy_rows(self, p, q):
@@ -271,15 +276,13 @@ class NumbaBackend(Backend):
     def js_divergence_rows(self, p, q):
         values = np.empty(p.shape[0])
         status = np.empty(p.shape[0], dtype=np.int8)
-        kernel, per_task, ch = _row_kernel(K.js_rows_serial, K.js_rows_parallel, p)
-        kernel(p, q, values, status, per_task, ch)
+        K.js_rows(p, q, values, status, *_row_plan(p))
         return values, status
 
     def _joint_terms(self, joint):
         if joint.size < PARALLEL_MIN_ROW_ELEMENTS or joint.shape[0] < 2:
-            return K.joint_terms_serial(joint, 1)
-        tasks = min(joint.shape[0], 2 * numba.get_num_threads())
-        return K.joint_terms_parallel(joint, tasks)
+            return K.joint_terms(joint, 1, False)
+        return K.joint_terms(joint, min(joint.shape[0], 2 * numba.get_num_threads()), True)
 
     def mutual_information(self, joint):
         s, a, rr, cc, status = self._joint_terms(joint)
@@ -294,28 +297,26 @@ class NumbaBackend(Backend):
         return float(K.conditional_entropy_value(s, a, rr)), 0
 
     def softmax_rows(self, x, temperature, out) -> None:
-        kernel, per_task, ch = _row_kernel(K.softmax_rows_serial, K.softmax_rows_parallel, x)
-        kernel(x, float(temperature), out, per_task, ch, False)
+        per_task, ch, parallel = _row_plan(x)
+        K.softmax_rows(x, float(temperature), out, per_task, ch, False, parallel)
 
     def log_softmax_rows(self, x, temperature, out) -> None:
-        kernel, per_task, ch = _row_kernel(K.softmax_rows_serial, K.softmax_rows_parallel, x)
-        kernel(x, float(temperature), out, per_task, ch, True)
+        per_task, ch, parallel = _row_plan(x)
+        K.softmax_rows(x, float(temperature), out, per_task, ch, True, parallel)
 
     def cross_entropy_logits_rows(self, logits, targets, ignore_index,
                                   label_smoothing) -> np.ndarray:
         losses = np.empty(logits.shape[0])
         targets = np.ascontiguousarray(targets, dtype=np.int64)
-        kernel, per_task, _ = _row_kernel(K.ce_logits_rows_serial, K.ce_logits_rows_parallel,
-                                          logits)
-        kernel(logits, targets, int(ignore_index), float(label_smoothing), losses, per_task)
+        per_task, _, parallel = _row_plan(logits)
+        K.ce_logits_rows(logits, targets, int(ignore_index), float(label_smoothing), losses,
+                         per_task, parallel)
         return losses
 
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
         for o, *operands in _pieces(out, mu1, sigma1, mu2, sigma2):
-            _elementwise(K.gaussian_kl_serial, K.gaussian_kl_parallel, o)(
-                *map(_operand, operands), o)
+            K.gaussian_kl(*map(_operand, operands), o, *_elementwise(o))
 
     def gaussian_entropy(self, sigma, out) -> None:
         for o, s in _pieces(out, sigma):
-            _elementwise(K.gaussian_entropy_serial, K.gaussian_entropy_parallel, o)(
-                _operand(s), o)
+            K.gaussian_entropy(_operand(s), o, *_elementwise(o))
