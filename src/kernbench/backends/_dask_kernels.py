@@ -1,8 +1,9 @@
 """Worker-side functions of the ``dask`` backend: what one task does to one chunk.
 
 Every function here runs on a Dask worker on plain NumPy chunks and calls the numba backend's
-compiled code (:mod:`kernbench.backends._numba_kernels`), serial builds only: Dask supplies the
-parallelism (one task per chunk, one thread per worker), so a chunk never starts numba threads.
+compiled code (:mod:`kernbench.backends._numba_kernels`), always with ``parallel=False``: Dask
+supplies the parallelism (one task per chunk, one thread per worker), so a chunk never starts
+numba threads.
 
 Optimizer chunks are updated out of place (the previous step's chunks stay valid, so a step
 that fails, for instance because a worker died, leaves the optimizer's state intact and Dask

@@ -160,7 +160,7 @@ def local_cluster(workers: int, threads_per_worker: int = 1, processes: bool = T
     """A ``distributed.Client`` on a new LocalCluster set up as the embedded one.
 
     Each worker runs ``threads_per_worker`` task threads and one numba thread per task (the
-    chunk kernels are serial builds: Dask's tasks are the parallelism, so numba's own thread
+    chunk kernels run serially: Dask's tasks are the parallelism, so numba's own thread
     pool would only oversubscribe the cores). The caller closes it: ``client.close()`` and
     ``client.cluster.close()``.
     """

@@ -1,7 +1,7 @@
 """The ``numba`` backend: ``@njit`` CPU kernels, one fused pass over memory each.
 
 This module is the host side: it casts scalars to the array dtype, walks n-D and strided arrays
-as aligned 1-D pieces, allocates outputs and picks the serial or the parallel build of a kernel
+as aligned 1-D pieces, allocates outputs and decides whether a kernel runs on numba's threads
 by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels`.
 """
 

@@ -624,8 +624,8 @@ def write_report(runs: list[dict], out: Path, sources: list[str] | None = None,
     parts += ["## Compile time and break-even", "",
               "Measured in two fresh processes sharing an empty temporary `NUMBA_CACHE_DIR`: the "
               "first compiles (cold), the second loads the cache. Compile time is first call "
-              "minus steady call, summed over a small and a large size (serial and parallel "
-              "builds). Break-even: the calls at the reference size after which the time saved "
+              "minus steady call, summed over a small and a large size (serial and threaded "
+              "runs). Break-even: the calls at the reference size after which the time saved "
               "per call against numpy has paid for the compile (or the cache load). Kernels that "
               "share compiled code pay for it in the first of them measured.", "",
               compile_table(res), "",
