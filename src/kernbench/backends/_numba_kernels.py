@@ -227,8 +227,7 @@ def _publish_par_run():
     """Compile (or load from numba's cache) :func:`_par_run` and publish its C entry point.
 
     Kernels call it by that name (:func:`_call_par_run`) instead of linking a copy: each copy
-    would be optimized and emitted again in every kernel, 0.08 s of compiling per kernel and
-    dtype (measured). The symbol must exist before any kernel's machine code is linked, freshly
+    would be optimized and emitted again in every kernel. The symbol must exist before any kernel's machine code is linked, freshly
     compiled or loaded from the cache, so this runs when the module is imported.
     """
     sig = (types.int64, types.int64, types.int64)
