@@ -816,6 +816,12 @@ def _status(neg, total):
     return 0
 
 
+@_linked(**_OPTS)
+def _clamp0(x):
+    """max(x, 0) that lets nan through: a clamp must never turn a nan into a number."""
+    return 0.0 if x < 0.0 else x
+
+
 @_linked(**_SUM_OPTS)
 def _entropy_span(x):
     """(sum x, sum_{x>0} x log x, count of x < 0) over a 1-D span, in one vectorized pass."""
@@ -834,7 +840,7 @@ def _entropy_span(x):
 def _entropy_final(s, a, neg):
     st = _status(neg, s)
     h = (s * _log(s) - a) / s
-    return (h if h > 0.0 else 0.0), st
+    return _clamp0(h), st
 
 
 @_linked(**_OPTS)
@@ -904,7 +910,9 @@ def _pq_span(p, q, kl):
         sq += qv
         negp += pv < 0.0
         negq += qv < 0.0
-        t = pv * _log(pv / qv if kl else qv)
+        # q = -0.0 is a zero: p / -0.0 = -inf, and |.| makes it the +inf of q = +0.0 (any other
+        # negative ratio belongs to a row whose status is invalid). log(-0.0) = -inf already.
+        t = pv * _log(abs(pv / qv) if kl else qv)
         b += t if pv > 0.0 else 0.0
     return sp, sq, negp, negq, b
 
@@ -924,7 +932,7 @@ def _pq_final(sp, sq, negp, negq, b, kl):
     st = _pq_status(sp, sq, negp, negq)
     if kl:
         val = b / sp + (_log(sq) - _log(sp))
-        val = val if val > 0.0 else 0.0
+        val = _clamp0(val)
     else:
         val = (sp * _log(sq) - b) / sp
     return val, st
@@ -1100,13 +1108,13 @@ def joint_terms(x, ntasks, parallel):
 @njit(**_OPTS)
 def mutual_information_value(s, a, rr, cc):
     i = (a + s * _log(s) - rr - cc) / s
-    return i if i > 0.0 else 0.0
+    return _clamp0(i)
 
 
 @njit(**_OPTS)
 def conditional_entropy_value(s, a, rr):
     h = (rr - a) / s
-    return h if h > 0.0 else 0.0
+    return _clamp0(h)
 
 
 # ---------------------------------------------------------------------------- softmax family

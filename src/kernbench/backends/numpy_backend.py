@@ -199,6 +199,9 @@ class NumpyBackend(Backend):
         ratio = self._buffer(p.shape, np.float64, 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             np.divide(p, q, out=ratio, dtype=np.float64)
+            # q = -0.0 is a zero: p / -0.0 = -inf, and |.| makes it the +inf of q = +0.0 (any
+            # other negative ratio belongs to a row whose status is invalid).
+            np.abs(ratio, out=ratio)
             c = _sum_xlogy(p, ratio, p > 0, ratio)
             kl = c / sp + (np.log(sq) - np.log(sp))
         return np.maximum(kl, 0.0), status
