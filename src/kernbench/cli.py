@@ -234,6 +234,17 @@ def _report(args) -> int:
     return 0
 
 
+def _ratio_threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threshold takes a ratio such as 1.25; "
+                                         f"got {text!r}") from None
+    if not (1 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"--threshold must be a finite ratio > 1; got {text!r}")
+    return value
+
+
 def _compare(args) -> int:
     from kernbench.bench.compare import compare_runs
     from kernbench.bench.results import ResultsError, load_results
@@ -243,7 +254,8 @@ def _compare(args) -> int:
     except (ResultsError, OSError) as exc:
         print(f"kernbench compare: {exc}", file=sys.stderr)
         return 2
-    return compare_runs(base, new, threshold=args.threshold, out=sys.stdout)
+    return compare_runs(base, new, threshold=args.threshold, out=sys.stdout,
+                        relative_to=args.relative_to, only_changed=args.only_changed)
 
 
 # ---------------------------------------------------------------------------- dask scaling
@@ -382,13 +394,22 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default reports/dask-scaling)")
     scaling.set_defaults(func=_dask_scaling)
 
-    compare = sub.add_parser("compare", help="per-case time ratios of two runs; exit 1 on a "
-                                             "slowdown past the threshold")
+    compare = sub.add_parser(
+        "compare", help="which cases changed between two runs (rank test and threshold, from "
+                        "the raw samples); exit 1 on a confident slowdown",
+        epilog="exit status: 0 no confident slowdown; 1 a case is SLOWER (significant, "
+               "Mann-Whitney U p < 0.05, and past the threshold); 2 a file could not be read; "
+               "3 no slowdown, but a case that was ok in A failed in B")
     compare.add_argument("baseline", help="results JSON of the earlier run")
     compare.add_argument("candidate", help="results JSON of the later run")
-    compare.add_argument("--threshold", type=float, default=1.25,
-                         help="candidate/baseline time ratio that counts as a slowdown "
-                              "(default 1.25)")
+    compare.add_argument("--threshold", type=_ratio_threshold, default=1.25,
+                         help="time ratio past which a significant change counts (default 1.25)")
+    compare.add_argument("--relative-to", metavar="BACKEND",
+                         help="judge each target by its per-round ratio to this backend measured "
+                              "in the same run (e.g. numpy): cancels a drift of the machine "
+                              "between the runs")
+    compare.add_argument("--only-changed", action="store_true",
+                         help="list only the cases that are SLOWER, FASTER or changed status")
     compare.set_defaults(func=_compare)
     return parser
 
