@@ -16,10 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from kernbench.bench.results import case_key
+from kernbench.bench.stats import CONFIDENCE, ratio_interval
 from kernbench.bench.workloads import REFERENCE_ELEMENTS, WORKLOADS
 
 REFERENCE_BACKEND = "numpy"
-BACKEND_ORDER = ("python", "numpy", "numba", "cuda", "dask")
+BACKEND_ORDER = ("python", "numpy", "numba-plain", "numba", "cuda", "dask")
+#: A speedup is unresolved when its interval's high end is more than this factor above its
+#: low end (the samples cannot place it within about +-20%), or when it has no interval.
+UNRESOLVED_SPREAD = 1.5
 
 
 # ---------------------------------------------------------------------------- data access
@@ -30,11 +34,14 @@ class Results:
     def __init__(self, runs: list[dict]):
         self.runs = runs
         merged: dict = {}
-        for run in runs:
+        self.run_of: dict = {}
+        for i, run in enumerate(runs):
             for case in run["cases"]:
                 merged[case_key(case)] = case
+                self.run_of[case_key(case)] = i
         self.cases = list(merged.values())
         self.by_key = merged
+        self._speedups: dict = {}
         self.compile = [rec for run in runs for rec in run.get("compile", [])]
 
     def dtypes(self) -> list[str]:
@@ -69,6 +76,22 @@ class Results:
     def median(self, kernel, dtype, size_label, target) -> float | None:
         c = self.get(kernel, dtype, size_label, target)
         return c["median_s"] if c and c["status"] == "ok" else None
+
+    def speedup(self, kernel, dtype, size_label, target) -> tuple[float, float, float] | None:
+        """(speedup, low, high) against numpy at one size: numpy's median over the target's,
+        with a bootstrap interval from both sets of samples, paired by round where both
+        come from one run (sampled round-robin there); None where either did not run."""
+        key = (kernel, dtype, size_label, target)
+        if key not in self._speedups:
+            ref_key = (kernel, dtype, size_label, REFERENCE_BACKEND)
+            c, ref = self.by_key.get(key), self.by_key.get(ref_key)
+            if not c or not ref or c["status"] != "ok" or ref["status"] != "ok":
+                self._speedups[key] = None
+            else:
+                paired = self.run_of[key] == self.run_of[ref_key]
+                self._speedups[key] = ratio_interval(ref["samples_s"], c["samples_s"],
+                                                     paired=paired)
+        return self._speedups[key]
 
     def ok_sizes(self, kernel, dtype, target) -> list[tuple[str, int]]:
         return [s for s in self.sizes(kernel, dtype)
@@ -142,8 +165,29 @@ def fallback_size(res: Results, kernel: str, dtype: str, size: tuple[str, int],
     return ran[-1] if ran else None
 
 
+def unresolved(interval: tuple[float, float, float] | None) -> bool:
+    """Whether a speedup's interval is missing or too wide to state it (UNRESOLVED_SPREAD)."""
+    if interval is None:
+        return True
+    _, low, high = interval
+    return not (math.isfinite(low) and math.isfinite(high) and low > 0
+                and high / low <= UNRESOLVED_SPREAD)
+
+
+def fmt_speedup(interval: tuple[float, float, float] | None) -> str:
+    """'5.6x [5.2-6.0]'; '?' after the estimate when the interval is unresolved."""
+    if interval is None:
+        return "-"
+    estimate, low, high = interval
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{fmt_ratio(estimate)} ?"
+    text = f"{fmt_ratio(estimate)} [{fmt_ratio(low)[:-1]}-{fmt_ratio(high)}]"
+    return text + (" ?" if unresolved(interval) else "")
+
+
 def _cell(res: Results, kernel, dtype, size, target) -> str:
-    """'time (speedup vs numpy)', '~' marking a noisy median; the status when not ok."""
+    """'time (speedup vs numpy [95% interval])', '~' marking a noisy median and '?' an
+    unresolved speedup; the status when not ok."""
     case = res.get(kernel, dtype, size[0], target)
     if case is None:
         return "-"
@@ -154,7 +198,7 @@ def _cell(res: Results, kernel, dtype, size, target) -> str:
     noisy = "~" if case.get("noisy") else ""
     if target == REFERENCE_BACKEND or base is None:
         return f"{noisy}{fmt_time(t)}"
-    return f"{noisy}{fmt_time(t)} ({fmt_ratio(base / t)})"
+    return f"{noisy}{fmt_time(t)} ({fmt_speedup(res.speedup(kernel, dtype, size[0], target))})"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -409,11 +453,22 @@ def device_section(res: Results) -> list[str]:
 
 # ---------------------------------------------------------------------------- plots
 
-def _colors(targets: list[str]) -> dict:
-    import matplotlib.pyplot as plt
+#: Okabe and Ito's palette, distinguishable with every common colour-vision deficiency; past
+#: eight series the line style changes too (see _style).
+OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00",
+             "#CC79A7")
+#: A sequential map that is colour-blind safe and prints in grey.
+COLOR_MAP = "cividis"
 
-    cmap = plt.get_cmap("tab20")
-    return {t: cmap(i % 20) for i, t in enumerate(targets)}
+
+def _colors(targets: list[str]) -> dict:
+    return {t: OKABE_ITO[i % len(OKABE_ITO)] for i, t in enumerate(targets)}
+
+
+def _dashes(targets: list[str]) -> dict:
+    """A line style per target that changes each time the palette wraps around."""
+    styles = ("-", "--", ":", "-.")
+    return {t: styles[(i // len(OKABE_ITO)) % len(styles)] for i, t in enumerate(targets)}
 
 
 def _grid(n: int, cols: int = 4) -> tuple[int, int]:
@@ -425,17 +480,19 @@ def plot_time_vs_size(res: Results, dtype: str, path: Path) -> None:
 
     kernels = [k for k in res.kernels() if largest_size(res, k, dtype)]
     targets = res.targets()
-    colors = _colors(targets)
+    colors, dashes = _colors(targets), _dashes(targets)
     rows, cols = _grid(len(kernels))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     for ax, kernel in zip(axes.flat, kernels):
         for t in targets:
-            pts = [(s[1], res.median(kernel, dtype, s[0], t))
-                   for s in res.ok_sizes(kernel, dtype, t)]
-            if pts:
-                x, y = zip(*pts)
-                style = "-o" if t in res.targets("backend") else "--."
-                ax.plot(x, y, style, color=colors[t], label=t, ms=3, lw=1.2)
+            cases = [res.get(kernel, dtype, s[0], t) for s in res.ok_sizes(kernel, dtype, t)]
+            if cases:
+                x = [c["elements"] for c in cases]
+                marker = "o" if t in res.targets("backend") else "."
+                ax.plot(x, [c["median_s"] for c in cases], marker=marker, ls=dashes[t],
+                        color=colors[t], label=t, ms=3, lw=1.2)
+                ax.fill_between(x, [c["q1_s"] for c in cases], [c["q3_s"] for c in cases],
+                                color=colors[t], alpha=0.25, lw=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(kernel, fontsize=9)
@@ -451,7 +508,8 @@ def plot_time_vs_size(res: Results, dtype: str, path: Path) -> None:
             handles.setdefault(lab, h)
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(8, len(handles)),
                fontsize=8, frameon=False)
-    fig.suptitle(f"Time per call against size, {dtype} (solid: backends, dashed: peers)")
+    fig.suptitle(f"Time per call against size, {dtype}: medians, bands from the first to the "
+                 f"third quartile of the samples (circles: backends, dots: peers)", fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -460,26 +518,27 @@ def plot_time_vs_size(res: Results, dtype: str, path: Path) -> None:
 def speedup_matrix(res: Results, dtype: str) -> tuple[list[str], list[str], np.ndarray]:
     """Speed relative to numpy (t_numpy / t_target) at each kernel's reference size (a budgeted
     backend skipped there: at the largest smaller size where it ran, against numpy at that
-    size); NaN where the target did not run; the last row is the geometric mean over the
-    kernels the target ran on."""
+    size), as ``m[..., 0]`` with its bootstrap interval in ``m[..., 1]`` and ``m[..., 2]``; NaN
+    where the target did not run; the last row is the geometric mean over the kernels the
+    target ran on (its interval: the geometric means of the bounds, a rough band)."""
     kernels = [k for k in res.kernels() if reference_size(res, k, dtype)]
     targets = res.targets()
-    m = np.full((len(kernels) + 1, len(targets)), np.nan)
+    m = np.full((len(kernels) + 1, len(targets), 3), np.nan)
     for i, kernel in enumerate(kernels):
         ref = reference_size(res, kernel, dtype)
         for j, t in enumerate(targets):
             size = fallback_size(res, kernel, dtype, ref, t)  # python: where it last ran
             if size is None:
                 continue
-            base = res.median(kernel, dtype, size[0], REFERENCE_BACKEND)
-            tt = res.median(kernel, dtype, size[0], t)
-            if tt and base:
-                m[i, j] = base / tt
+            interval = res.speedup(kernel, dtype, size[0], t)
+            if interval is not None and interval[0] > 0:
+                m[i, j] = interval
     for j in range(len(targets)):
-        col = m[:-1, j]
-        col = col[np.isfinite(col) & (col > 0)]
-        if col.size:
-            m[-1, j] = float(np.exp(np.mean(np.log(col))))
+        for k in range(3):
+            col = m[:-1, j, k]
+            col = col[np.isfinite(col) & (col > 0)]
+            if col.size:
+                m[-1, j, k] = float(np.exp(np.mean(np.log(col))))
     return kernels + ["geometric mean"], targets, m
 
 
@@ -487,23 +546,39 @@ def plot_heatmap(res: Results, dtype: str, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    rows, cols, m = speedup_matrix(res, dtype)
+    rows, cols, m3 = speedup_matrix(res, dtype)
+    m = m3[..., 0]
     finite = m[np.isfinite(m) & (m > 0)]
     if finite.size == 0:
         finite = np.array([1.0])
-    span = max(abs(math.log10(finite.min())), abs(math.log10(finite.max())), 0.3)
-    fig, ax = plt.subplots(figsize=(1.0 * len(cols) + 3, 0.42 * len(rows) + 1.8))
-    im = ax.imshow(np.where(np.isfinite(m), m, np.nan), cmap="RdYlGn", aspect="auto",
-                   norm=LogNorm(vmin=10 ** -span, vmax=10 ** span))
+    low, high = min(finite.min(), 0.5), max(finite.max(), 2.0)
+    fig, ax = plt.subplots(figsize=(1.25 * len(cols) + 3, 0.5 * len(rows) + 1.8))
+    im = ax.imshow(np.where(np.isfinite(m), m, np.nan), cmap=COLOR_MAP, aspect="auto",
+                   norm=LogNorm(vmin=low, vmax=high))
+    middle = math.sqrt(low * high)
     for i in range(len(rows)):
         for j in range(len(cols)):
-            if np.isfinite(m[i, j]):
-                ax.text(j, i, fmt_ratio(m[i, j]), ha="center", va="center", fontsize=7)
+            if not np.isfinite(m[i, j]):
+                continue
+            interval = tuple(m3[i, j])
+            dark = m[i, j] < middle  # cividis is dark below the middle of its range
+            text = fmt_ratio(m[i, j])
+            shows_interval = i < len(rows) - 1 and cols[j] != REFERENCE_BACKEND
+            if shows_interval and math.isfinite(interval[1]):
+                text += f"\n{fmt_ratio(interval[1])[:-1]}-{fmt_ratio(interval[2])}"
+            if shows_interval and unresolved(interval):
+                text += " ?"
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//",
+                                           edgecolor="0.6", lw=0))
+            ax.text(j, i, text, ha="center", va="center", fontsize=6,
+                    color="white" if dark else "black")
     ax.axhline(len(rows) - 1.5, color="black", lw=1)
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     fig.colorbar(im, ax=ax, label="speed relative to numpy (higher is faster)")
-    ax.set_title(f"Speed relative to numpy at each kernel's reference size, {dtype}", fontsize=9)
+    ax.set_title(f"Speed relative to numpy at each kernel's reference size, {dtype}\n"
+                 f"{CONFIDENCE:.0%} bootstrap interval below; hatched and ?: unresolved",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -520,7 +595,7 @@ def plot_gbps(res: Results, dtype: str, bw: dict, path: Path) -> None:
     backends = res.targets("backend")
     series = backends + [FASTEST_PEER]
     colors = _colors(series)
-    colors[FASTEST_PEER] = "0.55"
+    colors[FASTEST_PEER] = "0.65"
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(8, 0.7 * len(kernels) + 2), 4.8))
     for j, name in enumerate(series):
@@ -585,10 +660,15 @@ def write_report(runs: list[dict], out: Path, sources: list[str] | None = None,
     parts += ["```", "",
               "Times are medians of per-call times after a warm-up (the first call, which holds "
               "numba's JIT compile or cache load, is never in them); the backends and peers of a "
-              "case are sampled round-robin. Speedups `(Nx)` are numpy's median time divided by "
-              f"the cell's: above 1 is faster than numpy. `~` marks a noisy median. The reference "
-              "size of a kernel is its measured size closest to "
-              f"{fmt_elements(REFERENCE_ELEMENTS)} elements.", ""]
+              "case are sampled round-robin. Speedups `(Nx [low-high])` are numpy's median time "
+              "divided by the cell's (above 1 is faster than numpy) with a "
+              f"{CONFIDENCE:.0%} bootstrap interval from the raw samples of both (resampled in "
+              "pairs by round: a slow round slows both); `?` marks an unresolved speedup (no "
+              f"interval, or one whose ends are more than {UNRESOLVED_SPREAD:g}x apart) and `~` a "
+              "noisy median (IQR over median above the run's noise threshold). No sample is "
+              "dropped as an outlier: medians, quartiles and the bootstrap of medians keep a "
+              "few interrupted samples from moving a figure. The reference size of a kernel is "
+              f"its measured size closest to {fmt_elements(REFERENCE_ELEMENTS)} elements.", ""]
     for dtype in res.dtypes():
         parts += [f"## {dtype}", "",
                   "### Loop -> vector -> compiled, at the reference size", "",
