@@ -110,8 +110,8 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 #: What must match for two runs' times to be comparable: machine fields, then settings.
 MACHINE_FIELDS = ("hostname", "platform", "cpu_model", "logical_cpus", "usable_cpus", "threads",
                   "numba_threads", "torch_threads", "numba_threading_layer", "versions",
-                  "environment", "caches")
-SETTINGS_FIELDS = ("threads", "timing", "seed", "cache_regime")
+                  "environment", "caches", "contestant_settings")
+SETTINGS_FIELDS = ("threads", "timing", "seed", "cold")
 
 
 def run_warnings(base: dict, new: dict) -> list[str]:

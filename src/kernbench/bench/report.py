@@ -93,6 +93,14 @@ class Results:
                                                      paired=paired)
         return self._speedups[key]
 
+    def llc_bytes(self) -> int | None:
+        """The last-level cache of the (last) run's machine, or None when not recorded."""
+        for run in reversed(self.runs):
+            llc = (run.get("machine", {}).get("caches") or {}).get("llc_bytes")
+            if llc:
+                return llc
+        return None
+
     def ok_sizes(self, kernel, dtype, target) -> list[tuple[str, int]]:
         return [s for s in self.sizes(kernel, dtype)
                 if self.median(kernel, dtype, s[0], target) is not None]
@@ -109,6 +117,46 @@ def reference_size(res: Results, kernel: str, dtype: str) -> tuple[str, int] | N
     if not sizes:
         return None
     return min(sizes, key=lambda s: (abs(math.log(s[1] / REFERENCE_ELEMENTS)), -s[1]))
+
+
+def fits_llc(res: Results, case: dict) -> bool | None:
+    """Whether a case's working set fits in the last-level cache: as recorded (v3), else from
+    the workload's footprint and the machine's caches when known, else None."""
+    if case.get("fits_llc") is not None:
+        return case["fits_llc"]
+    llc = res.llc_bytes()
+    wl = WORKLOADS.get(case["kernel"])
+    if not llc or wl is None:
+        return None
+    return wl.working_set_bytes(tuple(case["shape"]), case["dtype"]) <= llc
+
+
+def dram_size(res: Results, kernel: str, dtype: str) -> tuple[str, int] | None:
+    """The largest size at which numpy ran with a working set past the last-level cache (the
+    DRAM-resident regime); the largest size when the cache is unknown; None when every
+    measured size fits in the cache."""
+    for size in reversed(res.ok_sizes(kernel, dtype, REFERENCE_BACKEND)):
+        if fits_llc(res, res.get(kernel, dtype, size[0], REFERENCE_BACKEND)) is not True:
+            return size
+    return None
+
+
+def regime_label(res: Results, kernel: str, dtype: str, size: tuple[str, int]) -> str:
+    """'16 MB, in LLC' / '160 MB, DRAM': the working set of a row and where it lives."""
+    case = res.get(kernel, dtype, size[0], REFERENCE_BACKEND)
+    wl = WORKLOADS.get(kernel)
+    if case is None or wl is None:
+        return "-"
+    nbytes = case.get("working_set_bytes") or wl.working_set_bytes(tuple(case["shape"]), dtype)
+    where = {True: "in LLC", False: "DRAM", None: "cache unknown"}[fits_llc(res, case)]
+    return f"{fmt_bytes(nbytes)}, {where}"
+
+
+def fmt_bytes(n: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
 
 
 def largest_size(res: Results, kernel: str, dtype: str) -> tuple[str, int] | None:
@@ -214,7 +262,7 @@ def speed_table(res: Results, dtype: str, which: str) -> str:
     beside. ``which`` is "reference" or "largest". The python column shows the largest size
     where python ran when it did not run at the row's size (the size is written in the cell)."""
     backends = res.targets("backend")
-    header = ["kernel", "size"] + backends + ["peers"]
+    header = ["kernel", "size", "working set"] + backends + ["peers"]
     rows = []
     for kernel in res.kernels():
         if which == "reference":
@@ -223,7 +271,7 @@ def speed_table(res: Results, dtype: str, which: str) -> str:
         else:
             sizes = [s for s in [largest_size(res, kernel, dtype)] if s]
         for size in sizes:
-            row = [kernel, size[0]]
+            row = [kernel, size[0], regime_label(res, kernel, dtype, size)]
             for b in backends:
                 shown = fallback_size(res, kernel, dtype, size, b)
                 if shown and shown != size:
@@ -267,7 +315,7 @@ def gbps_table(res: Results, dtype: str, triad_gbps: float | None) -> str:
 
     rows = []
     for kernel in res.kernels():
-        size = largest_size(res, kernel, dtype)
+        size = dram_size(res, kernel, dtype)
         if not size:
             continue
         row = [kernel, size[0]] + [cell(kernel, size, b) or "-" for b in backends]
@@ -275,6 +323,87 @@ def gbps_table(res: Results, dtype: str, triad_gbps: float | None) -> str:
                  if cell(kernel, size, p)]
         rows.append(row + ["<br>".join(peers) or "-"])
     return _table(["kernel", "size"] + backends + ["peers"], rows)
+
+
+def cold_table(res: Results, dtype: str) -> str | None:
+    """Memory-bound cases sampled with flushed caches: warm and cold medians side by side, and
+    each regime's speedup against numpy in the same regime (None when there are none)."""
+    rows = []
+    for kernel in res.kernels():
+        for size in res.sizes(kernel, dtype):
+            ref = res.get(kernel, dtype, size[0], REFERENCE_BACKEND)
+            ref_cold = (ref or {}).get("cold")
+            for target in res.targets():
+                c = res.get(kernel, dtype, size[0], target)
+                if not c or c["status"] != "ok" or not c.get("cold"):
+                    continue
+                cold = c["cold"]
+                if target == REFERENCE_BACKEND or not ref_cold:
+                    warm_x = cold_x = "-"
+                else:
+                    warm_x = fmt_speedup(res.speedup(kernel, dtype, size[0], target))
+                    cold_x = fmt_speedup(ratio_interval(ref_cold["samples_s"],
+                                                        cold["samples_s"], paired=True))
+                rows.append([kernel, size[0], regime_label(res, kernel, dtype, size), target,
+                             fmt_time(c["median_s"]), fmt_time(cold["median_s"]),
+                             fmt_ratio(cold["median_s"] / c["median_s"]), warm_x, cold_x])
+    if not rows:
+        return None
+    return _table(["kernel", "size", "working set", "target", "warm", "cold", "cold / warm",
+                   "vs numpy, warm", "vs numpy, cold"], rows)
+
+
+def compute_roofs(run: dict) -> dict:
+    return run.get("machine", {}).get("compute_roofs") or {}
+
+
+def kernel_roof(kernel: str, dtype: str, bw_gbps: float | None, roofs: dict,
+                in_cache: bool | None) -> tuple[float | None, str]:
+    """(elements per second, what limits it) for one kernel: the DRAM bandwidth over its
+    compulsory bytes per element (for a DRAM-resident case) and, for a kernel with logs or
+    exps, the best measured log/exp rate over its evaluations per element; the lower wins."""
+    wl = WORKLOADS.get(kernel)
+    if wl is None:
+        return None, "-"
+    options = []
+    itemsize = wl.fixed_itemsize or np.dtype(dtype).itemsize
+    if bw_gbps and in_cache is not True:
+        options.append((bw_gbps * 1e9 / (wl.bytes_per_element * itemsize), "DRAM bandwidth"))
+    if wl.transcendentals_per_element:
+        rates = [roofs.get(k, {}).get(dtype) for k in ("log_gps", "exp_gps")]
+        rates = [r for r in rates if r]
+        if rates:
+            options.append((max(rates) * 1e9 / wl.transcendentals_per_element,
+                            "log/exp rate"))
+    if not options:
+        return None, "in LLC: no roof measured" if in_cache else "-"
+    return min(options)
+
+
+def roof_table(res: Results, dtype: str, bw_gbps: float | None, roofs: dict) -> str:
+    """Each kernel at its largest size against its roof: the share of the roof each backend
+    and the fastest peer reach (elements per second over the roof's)."""
+    backends = [b for b in res.targets("backend") if b != "python"]
+    rows = []
+    for kernel in res.kernels():
+        size = largest_size(res, kernel, dtype)
+        if not size:
+            continue
+        in_cache = fits_llc(res, res.get(kernel, dtype, size[0], REFERENCE_BACKEND))
+        roof, what = kernel_roof(kernel, dtype, bw_gbps, roofs, in_cache)
+
+        def share(target):
+            t = res.median(kernel, dtype, size[0], target)
+            return f"{100 * size[1] / t / roof:.0f}%" if t and roof else None
+
+        peers = [(p, share(p)) for p in res.peers_of(kernel) if share(p)]
+        best_peer = max(peers, key=lambda x: float(x[1][:-1]), default=None)
+        rows.append([kernel, size[0], regime_label(res, kernel, dtype, size), what,
+                     f"{roof / 1e9:.3g}" if roof else "-"]
+                    + [share(b) or "-" for b in backends]
+                    + [f"{best_peer[0]} {best_peer[1]}" if best_peer else "-"])
+    return _table(["kernel", "size", "working set", "limit", "roof (G elements/s)"]
+                  + [f"{b} (% of roof)" for b in backends] + ["best peer"], rows)
 
 
 def compile_table(res: Results) -> str:
@@ -591,7 +720,7 @@ def plot_gbps(res: Results, dtype: str, bw: dict, path: Path) -> None:
     """Bars per backend, plus the fastest peer of each kernel, against the triad lines."""
     import matplotlib.pyplot as plt
 
-    kernels = [k for k in res.kernels() if largest_size(res, k, dtype)]
+    kernels = [k for k in res.kernels() if dram_size(res, k, dtype)]
     backends = res.targets("backend")
     series = backends + [FASTEST_PEER]
     colors = _colors(series)
@@ -601,7 +730,7 @@ def plot_gbps(res: Results, dtype: str, bw: dict, path: Path) -> None:
     for j, name in enumerate(series):
         xs, ys = [], []
         for i, kernel in enumerate(kernels):
-            size = largest_size(res, kernel, dtype)[0]
+            size = dram_size(res, kernel, dtype)[0]
             names = res.peers_of(kernel) if name == FASTEST_PEER else [name]
             rates = [c["gbps"] for c in (res.get(kernel, dtype, size, n) for n in names)
                      if c and c["status"] == "ok"]
@@ -622,12 +751,74 @@ def plot_gbps(res: Results, dtype: str, bw: dict, path: Path) -> None:
                              f"{b['triad_gbps']:.1f} GB/s")
     ax.set_xticks(range(len(kernels)), kernels, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("achieved GB/s")
-    ax.set_title(f"Achieved bandwidth (compulsory bytes / median time) at each kernel's largest "
-                 f"size, {dtype}", fontsize=10)
+    ax.set_title(f"Achieved bandwidth (compulsory bytes / median time, warm), {dtype}: each "
+                 f"kernel at its largest size whose working set is past the last-level cache "
+                 f"(DRAM-resident)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def plot_roofline(res: Results, dtype: str, bw_gbps: float | None, roofs: dict,
+                  path: Path) -> bool:
+    """GFLOP/s against arithmetic intensity (counted flops per compulsory byte) at each kernel's
+    DRAM-resident size, for every backend but python; the DRAM bandwidth roof, the measured
+    multiply-add roof, and per log/exp kernel a dash at its log/exp roof. False when nothing
+    is DRAM-resident."""
+    import matplotlib.pyplot as plt
+
+    kernels = [k for k in res.kernels() if dram_size(res, k, dtype) and k in WORKLOADS]
+    if not kernels:
+        return False
+    targets = [t for t in res.targets("backend") if t != "python"]
+    colors = _colors(targets)
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    xs = []
+    for kernel in kernels:
+        size = dram_size(res, kernel, dtype)
+        wl = WORKLOADS[kernel]
+        for t in targets:
+            c = res.get(kernel, dtype, size[0], t)
+            if not c or c["status"] != "ok" or not c["bytes_moved"]:
+                continue
+            x = c["flops"] / c["bytes_moved"]
+            xs.append(x)
+            ax.plot(x, c["flops"] / c["median_s"] / 1e9, "o", color=colors[t], ms=5,
+                    label=t)
+            if t == "numba" or (t == targets[-1] and "numba" not in targets):
+                ax.annotate(kernel, (x, c["flops"] / c["median_s"] / 1e9), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points")
+        roof, what = kernel_roof(kernel, dtype, None, roofs, True)
+        if roof and what == "log/exp rate":
+            itemsize = wl.fixed_itemsize or np.dtype(dtype).itemsize
+            x = wl.flops_per_element / (wl.bytes_per_element * itemsize)
+            ax.plot([x / 1.15, x * 1.15], [roof * wl.flops_per_element / 1e9] * 2, "-",
+                    color="0.4", lw=2, label="log/exp roof of the kernel")
+    if xs:
+        grid = np.geomspace(min(xs) / 2, max(xs) * 2, 50)
+        if bw_gbps:
+            ax.plot(grid, bw_gbps * grid, "k-", lw=1.2,
+                    label=f"DRAM bandwidth {bw_gbps:.1f} GB/s x intensity")
+        fma = (roofs.get("fma_gflops") or {}).get(dtype)
+        if fma:
+            ax.axhline(fma, color="k", ls="--", lw=1,
+                       label=f"measured multiply-add roof {fma:.3g} GFLOP/s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (counted flops per compulsory byte)")
+    ax.set_ylabel("GFLOP/s (counted flops / median time)")
+    ax.set_title(f"Roofline, {dtype}: DRAM-resident cases (working set past the last-level "
+                 f"cache), warm", fontsize=9)
+    handles = {}
+    for h, lab in zip(*ax.get_legend_handles_labels()):
+        handles.setdefault(lab, h)
+    ax.legend(handles.values(), handles.keys(), fontsize=7)
+    ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
 
 
 # ---------------------------------------------------------------------------- the README
@@ -652,6 +843,7 @@ def write_report(runs: list[dict], out: Path, sources: list[str] | None = None,
     sources = sources or [f"run {i + 1}" for i in range(len(runs))]
     bw = bandwidth_of(runs[-1]) if runs else {}
     limit, limit_name = limit_gbps(bw)
+    roofs = compute_roofs(runs[-1]) if runs else {}
     parts = ["# kernbench results", "",
              "Generated by `kernbench report` from " + ", ".join(f"`{s}`" for s in sources)
              + "; every figure below is computed from those files.", ""]
@@ -668,7 +860,15 @@ def write_report(runs: list[dict], out: Path, sources: list[str] | None = None,
               "noisy median (IQR over median above the run's noise threshold). No sample is "
               "dropped as an outlier: medians, quartiles and the bootstrap of medians keep a "
               "few interrupted samples from moving a figure. The reference size of a kernel is "
-              f"its measured size closest to {fmt_elements(REFERENCE_ELEMENTS)} elements.", ""]
+              f"its measured size closest to {fmt_elements(REFERENCE_ELEMENTS)} elements.", "",
+              "Cache regime: every time, table and plot below is **warm** (repeated calls on "
+              "the same arrays) unless it says **cold**. `working set` is the bytes of the "
+              "distinct arrays one call touches, against the last-level cache "
+              f"({fmt_bytes(res.llc_bytes()) if res.llc_bytes() else 'size not recorded'}): "
+              "`in LLC` rows run from the cache when called repeatedly, `DRAM` rows from "
+              "memory. Memory-bound kernels whose working set fits were also timed cold "
+              "(caches flushed before each call, outside the timed region); see *Cold caches*.",
+              ""]
     for dtype in res.dtypes():
         parts += [f"## {dtype}", "",
                   "### Loop -> vector -> compiled, at the reference size", "",
@@ -681,23 +881,48 @@ def write_report(runs: list[dict], out: Path, sources: list[str] | None = None,
         heat = f"speedup_heatmap_{dtype}.png"
         plot_heatmap(res, dtype, out / heat)
         gb = f"bandwidth_{dtype}.png"
-        plot_gbps(res, dtype, bw, out / gb)
+        has_dram = any(dram_size(res, k, dtype) for k in res.kernels())
+        if has_dram:
+            plot_gbps(res, dtype, bw, out / gb)
+        roofline = f"roofline_{dtype}.png"
+        has_roofline = plot_roofline(res, dtype, limit, roofs, out / roofline)
+        cold = cold_table(res, dtype)
         parts += ["### Time against size", "", f"![time against size, {dtype}]({tvs})", "",
                   "### Speed relative to numpy", "",
                   "At each kernel's reference size; python, where the budget skipped it there, "
                   "at the largest size it ran (against numpy at that size, as in the table). "
                   "The geometric mean of a column is over the kernels that target ran.", "",
                   f"![speedup heatmap, {dtype}]({heat})", "",
-                  "### Achieved bandwidth", "",
+                  "### Achieved bandwidth (DRAM-resident cases)", "",
                   "Compulsory bytes per call (each input read once, each output written once) "
-                  "over the median time, at each kernel's largest size; the percentage is of the "
+                  "over the median time, at each kernel's largest size whose working set is "
+                  "past the last-level cache (a kernel with none is left out: a cached working "
+                  "set is not held against DRAM bandwidth); the percentage is of the "
                   f"best measured {limit_name} bandwidth (one or all threads). The in-place triad "
                   "(`a = a + b + s*c`) moves its bytes like an optimizer step, with no "
                   "write-allocate read; STREAM's triad (`a = b + s*c`) pays that hidden read, so "
-                  "in-place kernels can pass it. Working sets that fit in the last-level cache "
-                  "can pass both.", "",
-                  f"![achieved bandwidth, {dtype}]({gb})", "",
-                  gbps_table(res, dtype, limit), ""]
+                  "in-place kernels can pass it.", "",
+                  f"![achieved bandwidth, {dtype}]({gb})" if has_dram else
+                  "_No case of these results has a working set past the last-level cache._", "",
+                  gbps_table(res, dtype, limit) if has_dram else "", ""]
+        parts += ["### Against each kernel's roof", "",
+                  "Each kernel at its largest size (warm) against the lower of its roofs: the "
+                  "measured DRAM bandwidth over its compulsory bytes per element (DRAM-resident "
+                  "cases only) and, for kernels that take a log or an exp per element, the best "
+                  "measured rate of NumPy's SIMD log/exp on cache-resident arrays on all "
+                  "threads over their evaluations per element. A kernel with its own "
+                  "vectorized log can pass the second.", "",
+                  roof_table(res, dtype, limit, roofs), ""]
+        if has_roofline:
+            parts += [f"![roofline, {dtype}]({roofline})", ""]
+        if cold:
+            parts += ["### Cold caches", "",
+                      "Memory-bound kernels whose working set fits in the last-level cache, "
+                      "timed warm (repeated calls: the arrays stay cached) and cold (one call "
+                      "per sample, a buffer twice the last-level cache written before it, "
+                      "outside the timed region: the arrays come from DRAM, as when other work "
+                      "runs between calls). Speedups are against numpy in the same regime.", "",
+                      cold, ""]
     parts += device_section(res)
     if dask_scaling:
         parts += [dask_scaling_section(dask_scaling), ""]

@@ -43,8 +43,10 @@ from kernbench.bench.device import measure_transfers
 from kernbench.bench.probe import best_bandwidth, machine_info, measure_bandwidth
 from kernbench.bench.results import KIND, SCHEMA_VERSION
 from kernbench.bench.timing import (
+    CacheFlusher,
     Contestant,
     TimingPolicy,
+    sample_cold,
     sample_interleaved,
     summarize,
     time_once,
@@ -101,6 +103,7 @@ class RunSettings:
     policy: TimingPolicy = field(default_factory=TimingPolicy)
     measure_compile: bool = True
     measure_bandwidth: bool = True
+    cold: bool = True  # also sample memory-bound kernels that fit in the LLC with cold caches
 
     def shapes(self, wl: Workload) -> list[tuple]:
         if self.elements:
@@ -112,7 +115,7 @@ class RunSettings:
                 "kernels": list(self.kernels), "backends": list(self.backends),
                 "peers": self.peers, "dtypes": list(self.dtypes), "threads": self.threads,
                 "seed": self.seed, "python_budget_s": self.python_budget_s,
-                "call_budget_s": self.call_budget_s,
+                "call_budget_s": self.call_budget_s, "cold": self.cold,
                 "timing": self.policy.as_dict()}
 
 
@@ -260,13 +263,34 @@ def _validate(case, target, kind, dtype, reference, reference_error) -> tuple:
     return "ok", None, max_err
 
 
+def cold_targets(wl: Workload, contestants: list, fits_llc: bool | None,
+                 policy: TimingPolicy) -> list:
+    """The contestants a case samples with cold caches too: every host-timed one of a
+    memory-bound kernel whose working set fits in the last-level cache, but the calibrated
+    (interpreter-bound) backends and calls slower than ``cold_max_call_s``, whose time no cache
+    changes much."""
+    if not (wl.memory_bound and fits_llc):
+        return []
+    return [c for c in contestants if not c.error and c.samples and not c.clock.on_device
+            and c.name not in CALIBRATED_BACKENDS
+            and float(np.median(c.samples)) <= policy.cold_max_call_s]
+
+
 def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
-             budget: CallBudget) -> list[dict]:
-    """Validate and time one kernel at one shape and dtype on every target; one record each."""
+             budget: CallBudget, llc_bytes: int | None = None,
+             flusher: CacheFlusher | None = None) -> list[dict]:
+    """Validate and time one kernel at one shape and dtype on every target; one record each.
+
+    ``llc_bytes``: the last-level cache, to label the case (``fits_llc``); ``flusher``: what
+    evicts the caches for the cold samples (none: warm samples only)."""
     elements = wl.elements(shape)
+    working_set = wl.working_set_bytes(shape, dtype)
+    fits_llc = working_set <= llc_bytes if llc_bytes else None
     base = {"kernel": wl.name, "dtype": dtype, "shape": [int(d) for d in shape],
             "size_label": size_label(shape), "elements": elements,
-            "bytes_moved": wl.bytes_moved(shape, dtype), "flops": wl.flops(shape)}
+            "bytes_moved": wl.bytes_moved(shape, dtype), "flops": wl.flops(shape),
+            "working_set_bytes": working_set, "fits_llc": fits_llc,
+            "memory_bound": wl.memory_bound}
     targets = [(b, "backend") for b in settings.backends]
     if settings.peers:
         # a device peer (torch.cuda.*) stands beside the backend of its device: the device
@@ -324,6 +348,12 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
 
     sample_interleaved([c for c, _, _ in contestants], settings.policy, case.reset,
                        case.needs_reset)
+    cold_samples: dict = {}
+    if flusher is not None:
+        chosen = cold_targets(wl, [c for c, _, _ in contestants], fits_llc, settings.policy)
+        if chosen:
+            cold_samples = sample_cold(chosen, settings.policy.cold_samples, flusher,
+                                       case.reset, case.needs_reset)
     transfers = _device_transfers(case, [c for c, _, _ in contestants if not c.error])
     for c, kind, first in contestants:
         if c.error:
@@ -336,13 +366,18 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
         max_err, note = validation[c.name]
         median = stats["median_s"]
         device = case.device(c.name)
-        placement = ({"inputs": "device" if case.placement(c.name) else "host",
-                      "transfer": transfers.get(device.name)} if device else {})
+        extra = ({"inputs": "device" if case.placement(c.name) else "host",
+                  "transfer": transfers.get(device.name)} if device else {})
+        cold = cold_samples.get(c.name)
+        if cold:
+            extra["cold"] = {"samples_s": cold, "calls_per_sample": 1,
+                                 "flush_bytes": flusher.nbytes,
+                                 **summarize(cold, settings.policy.noise_threshold)}
         finish(c.name, kind, "ok", note, samples_s=list(c.samples), calls_per_sample=c.number,
-               first_call_s=first, **stats,
+               first_call_s=first, cache_regime="warm", **stats,
                gbps=base["bytes_moved"] / median / 1e9 if median > 0 else 0.0,
                gflops=base["flops"] / median / 1e9 if median > 0 else 0.0,
-               max_abs_err=max_err, timer=c.clock.timer, **placement)
+               max_abs_err=max_err, timer=c.clock.timer, **extra)
         budget.record(wl.name, dtype, c.name, elements, median)
     case.reset()
     return [records[t] for t, _ in targets if t in records]
@@ -400,11 +435,17 @@ def run_benchmarks(settings: RunSettings, command: str = "",
             compile_records += measure_compile(backend, settings.kernels, settings.dtypes)
     steps = plan(settings)
     budget = CallBudget(settings.python_budget_s, settings.call_budget_s)
+    llc = machine.get("caches", {}).get("llc_bytes")
+    flusher = None
+    if settings.cold and llc and any(
+            wl.memory_bound and wl.working_set_bytes(shape, dtype) <= llc
+            for wl, dtype, shape in steps):
+        flusher = CacheFlusher(llc)
     cases = []
     for i, (wl, dtype, shape) in enumerate(steps):
         if progress:
             progress(i, len(steps), f"{wl.name} {dtype} {size_label(shape)}")
-        cases += run_case(wl, shape, dtype, settings, budget)
+        cases += run_case(wl, shape, dtype, settings, budget, llc, flusher)
         gc.collect()  # large inputs of the case just done go before the next is made
         pr.release_cuda_memory()
     if "dask" in settings.backends and not backend_problem("dask"):

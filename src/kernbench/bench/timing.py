@@ -31,6 +31,12 @@
   without a wait between them, so the figure is the device's time for the work, not the
   host's round trips; its first call is still timed on the host, waiting for the device.
 
+* Cache regime: the samples above are *warm*: repeated calls on the same arrays, which stay
+  in the caches when they fit. A memory-bound kernel whose working set fits in the last-level
+  cache is also sampled *cold* (:func:`sample_cold`): before each single timed call a buffer
+  twice the last-level cache is written (:class:`CacheFlusher`), outside the timed region, so
+  the call finds its arrays in DRAM, as it would with other work between calls.
+
 Compile time of the JIT backends is measured apart, in fresh subprocesses: see
 :mod:`kernbench.bench.compile_probe`.
 """
@@ -57,13 +63,15 @@ class TimingPolicy:
     noisy_samples: int = 15  # a noisy target keeps sampling up to this many samples
     noise_threshold: float = 0.10  # IQR / median above this flags a case as noisy
     call_timeout_s: float = 30.0  # a first call slower than this is recorded as a timeout
+    cold_samples: int = 15  # samples with flushed caches, per target of a cold case
+    cold_max_call_s: float = 0.02  # targets slower than this per call are not sampled cold
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 QUICK_POLICY = TimingPolicy(min_samples=5, max_samples=30, min_total_s=0.05, case_budget_s=3.0,
-                            noisy_samples=5)  # quick: no extra samples for noise
+                            noisy_samples=5, cold_samples=7)  # quick: no extra samples for noise
 FULL_POLICY = TimingPolicy()
 
 
@@ -238,3 +246,45 @@ def sample_interleaved(contestants: list[Contestant], policy: TimingPolicy,
     finally:
         if was_enabled:
             gc.enable()
+
+
+# ---------------------------------------------------------------------------- cold caches
+
+class CacheFlusher:
+    """Evicts a working set from the caches by writing a buffer ``factor`` times the
+    last-level cache (every line of it, read and written back), outside any timed region."""
+
+    def __init__(self, llc_bytes: int, factor: int = 2):
+        self.nbytes = int(llc_bytes) * factor
+        self._buffer = np.zeros(self.nbytes, dtype=np.uint8)
+
+    def __call__(self) -> None:
+        np.add(self._buffer, 1, out=self._buffer)
+
+
+def sample_cold(contestants: list[Contestant], samples: int, flush: Callable[[], None],
+                reset: Callable[[], None], needs_reset: bool) -> dict:
+    """One call per sample with the caches flushed before it, round-robin over the contestants
+    (their warm ``samples`` untouched); return ``{name: [seconds, ...]}``. The flush and the
+    reset are outside the timed region; a contestant that raises keeps what it had."""
+    cold: dict = {c.name: [] for c in contestants}
+    failed: set = set()
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(samples):
+            for c in contestants:
+                if c.name in failed:
+                    continue
+                if needs_reset:
+                    reset()
+                flush()
+                try:
+                    cold[c.name].append(c.clock.time_calls(c.fn, 1))
+                except Exception:  # noqa: BLE001 - the warm record stands; cold is left short
+                    failed.add(c.name)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return cold
