@@ -147,9 +147,6 @@ def _or(value, default):
 
 
 def _run(args) -> int:
-    from kernbench.bench.runner import prepare_process_environment
-
-    prepare_process_environment()  # before numba or torch loads an OpenMP runtime
     import kernbench as kb
     from kernbench.bench.results import save_results
     from kernbench.bench.runner import DEFAULT_BUDGETS, RunSettings, run_benchmarks
@@ -191,7 +188,8 @@ def _run(args) -> int:
         python_budget_s=_or(args.python_budget, DEFAULT_BUDGETS[timing]["python_budget_s"]),
         call_budget_s=_or(args.call_budget, DEFAULT_BUDGETS[timing]["call_budget_s"]),
         policy=FULL_POLICY if timing == "full" else QUICK_POLICY,
-        measure_compile=not args.no_compile, measure_bandwidth=not args.no_bandwidth)
+        measure_compile=not args.no_compile, measure_bandwidth=not args.no_bandwidth,
+        cold=not args.no_cold, isolate=not args.no_isolation)
     command = "kernbench " + " ".join(shlex.quote(a) for a in (args.argv or []))
     results = run_benchmarks(settings, command=command, progress=StderrProgress())
     path = save_results(results, _results_path(args.out))
@@ -261,7 +259,7 @@ def _compare(args) -> int:
 # ---------------------------------------------------------------------------- dask scaling
 
 def _dask_scaling(args) -> int:
-    from kernbench.bench.runner import prepare_process_environment
+    from kernbench.bench.dask_scaling import prepare_process_environment
 
     prepare_process_environment()  # before numba loads an OpenMP runtime
     import kernbench as kb
@@ -364,7 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-compile", action="store_true",
                      help="skip the compile-time measurement in fresh processes")
     run.add_argument("--no-bandwidth", action="store_true",
-                     help="skip the memory bandwidth measurement")
+                     help="skip the memory bandwidth and compute-roof measurements")
+    run.add_argument("--no-cold", action="store_true",
+                     help="skip the cold-cache samples of memory-bound kernels")
+    run.add_argument("--no-isolation", action="store_true",
+                     help="time torch's peers in the runner's own process (beside numba's "
+                          "OpenMP runtime) instead of a worker process")
     run.set_defaults(func=_run)
 
     report = sub.add_parser("report", help="README.md with tables and plots from results")

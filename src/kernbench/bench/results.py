@@ -47,6 +47,9 @@ Schema version 3 (this kernbench writes it, and reads versions 1 to 3)::
          "gbps": float, "gflops": float, "max_abs_err": float | null,
          "timer": one of TIMERS,                                            # (new in v2)
          "cache_regime": "warm",                # what the samples above are (new in v3)
+         "process": "main" | "torch",           # the process it was timed in (new in v3)
+         "contestant_settings": {"pid", "environment", "numba_threads",
+                                 "numba_threading_layer", "torch_threads", ...},  # (v3)
          "cold": {"samples_s": [float], "calls_per_sample": 1, "flush_bytes": int,
                   "median_s", "q1_s", "q3_s", "iqr_s", "min_s", "noisy"},   # (new in v3)
          # a target computing on a device (new in v2):
@@ -68,6 +71,11 @@ before it, so no transfer is timed) or ``host`` (every call copies them in and i
 ``transfer`` is the time to copy the case's inputs to the device and back, measured apart.
 Version 1 files have no ``gpu``, ``timer``, ``inputs`` or ``transfer``; they read as host-timed
 runs.
+
+Contestants (v3): torch's host peers are timed in a worker process of their own
+(:mod:`kernbench.bench.isolation`); ``process`` names it, ``contestant_settings`` (also in
+``machine.contestant_settings``, by process) states the threads, OpenMP environment and numba
+threading layer the target ran under.
 
 Cache regime (v3): ``working_set_bytes`` is the bytes of the distinct arrays one call touches;
 ``fits_llc`` whether they fit in the last-level cache (``machine.caches.llc_bytes``; null when

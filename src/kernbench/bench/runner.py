@@ -40,6 +40,12 @@ import kernbench as kb
 from kernbench.bench import peers as pr
 from kernbench.bench.compile_probe import measure_compile
 from kernbench.bench.device import measure_transfers
+from kernbench.bench.isolation import (
+    RemoteClock,
+    Workers,
+    isolation_group,
+    process_settings,
+)
 from kernbench.bench.probe import best_bandwidth, machine_info, measure_bandwidth
 from kernbench.bench.results import KIND, SCHEMA_VERSION
 from kernbench.bench.timing import (
@@ -72,22 +78,6 @@ CONTRACT_TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1.3e-6, 1e-5)}
 PEER_F32_TOLERANCE = (1e-4, 1e-5)
 
 
-#: Environment the runner sets for its own process (unless the user already set it), before
-#: numba or torch load their OpenMP runtimes. numba's ``omp`` threading layer and torch's bundled
-#: libgomp are two runtimes whose idle threads spin-wait; on a 2-core machine each one's spinning
-#: threads starve the other's workers, and a 0.1 ms call measures as one scheduler quantum
-#: (about 8 ms). PASSIVE makes idle threads sleep: a small wake-up cost per parallel region
-#: instead of that collapse. The value in force is recorded in the results (machine.environment).
-PROCESS_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
-
-
-def prepare_process_environment() -> dict:
-    """Apply :data:`PROCESS_ENVIRONMENT` where unset; call before numba or torch is imported."""
-    for name, value in PROCESS_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
-    return {name: os.environ.get(name) for name in PROCESS_ENVIRONMENT}
-
-
 @dataclass
 class RunSettings:
     kernels: list[str]
@@ -104,6 +94,7 @@ class RunSettings:
     measure_compile: bool = True
     measure_bandwidth: bool = True
     cold: bool = True  # also sample memory-bound kernels that fit in the LLC with cold caches
+    isolate: bool = True  # time torch's host peers in a worker process (kernbench.bench.isolation)
 
     def shapes(self, wl: Workload) -> list[tuple]:
         if self.elements:
@@ -116,6 +107,7 @@ class RunSettings:
                 "peers": self.peers, "dtypes": list(self.dtypes), "threads": self.threads,
                 "seed": self.seed, "python_budget_s": self.python_budget_s,
                 "call_budget_s": self.call_budget_s, "cold": self.cold,
+                "isolate": self.isolate,
                 "timing": self.policy.as_dict()}
 
 
@@ -278,11 +270,13 @@ def cold_targets(wl: Workload, contestants: list, fits_llc: bool | None,
 
 def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
              budget: CallBudget, llc_bytes: int | None = None,
-             flusher: CacheFlusher | None = None) -> list[dict]:
+             flusher: CacheFlusher | None = None, workers: Workers | None = None) -> list[dict]:
     """Validate and time one kernel at one shape and dtype on every target; one record each.
 
     ``llc_bytes``: the last-level cache, to label the case (``fits_llc``); ``flusher``: what
-    evicts the caches for the cold samples (none: warm samples only)."""
+    evicts the caches for the cold samples (none: warm samples only); ``workers``: the worker
+    processes of the targets that must not share the runner's process (none: every target runs
+    here)."""
     elements = wl.elements(shape)
     working_set = wl.working_set_bytes(shape, dtype)
     fits_llc = working_set <= llc_bytes if llc_bytes else None
@@ -319,11 +313,15 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
     except Exception as exc:
         reference, reference_error = None, _error_text(exc)
 
-    contestants, validation = [], {}
+    contestants, validation, remote = [], {}, {}
     for target, kind in targets:
         reason = _why_not_run(wl, dtype, elements, target, kind, settings, budget)
         if reason:
             finish(target, kind, *reason)
+            continue
+        group = isolation_group(target, kind) if workers is not None else None
+        if group:
+            remote.setdefault(group, []).append((target, kind))
             continue
         status, why, max_err = _validate(case, target, kind, dtype, reference, reference_error)
         if status != "ok":
@@ -345,15 +343,35 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
         contestant = (Contestant(target, queued, number, [], clock=device.clock) if device
                       else Contestant(target, waiting, number, []))
         contestants.append((contestant, kind, first))
+    process = {}
+    for group, members in remote.items():
+        worker = workers.get(group)
+        try:
+            answers = worker.prepare(wl.name, shape, dtype, settings.seed,
+                                     [t for t, _ in members], settings.policy)
+        except Exception as exc:  # noqa: BLE001 - the group's targets fail, the case goes on
+            answers = {t: ("failed", f"the {group} worker: {_error_text(exc)}", None, None,
+                           None) for t, _ in members}
+        for target, kind in members:
+            status, why, max_err, first, number = answers[target]
+            process[target] = group
+            if status != "ok":
+                finish(target, kind, status, why, max_abs_err=max_err, process=group)
+                continue
+            validation[target] = (max_err, why)
+            contestants.append((Contestant(target, lambda: None, number, [],
+                                           clock=RemoteClock(worker, target)), kind, first))
 
-    sample_interleaved([c for c, _, _ in contestants], settings.policy, case.reset,
-                       case.needs_reset)
-    cold_samples: dict = {}
-    if flusher is not None:
-        chosen = cold_targets(wl, [c for c, _, _ in contestants], fits_llc, settings.policy)
-        if chosen:
-            cold_samples = sample_cold(chosen, settings.policy.cold_samples, flusher,
-                                       case.reset, case.needs_reset)
+    try:
+        sample_interleaved([c for c, _, _ in contestants], settings.policy, case.reset,
+                           case.needs_reset)
+        cold_samples = _sample_cold_regime(wl, contestants, fits_llc, settings, case, flusher)
+    finally:
+        for group in remote:
+            try:
+                workers.get(group).release()
+            except Exception:  # noqa: BLE001 - a dead worker is restarted for the next case
+                workers.discard(group)
     transfers = _device_transfers(case, [c for c, _, _ in contestants if not c.error])
     for c, kind, first in contestants:
         if c.error:
@@ -374,13 +392,28 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
                                  "flush_bytes": flusher.nbytes,
                                  **summarize(cold, settings.policy.noise_threshold)}
         finish(c.name, kind, "ok", note, samples_s=list(c.samples), calls_per_sample=c.number,
-               first_call_s=first, cache_regime="warm", **stats,
+               first_call_s=first, cache_regime="warm", process=process.get(c.name, "main"),
+               **stats,
                gbps=base["bytes_moved"] / median / 1e9 if median > 0 else 0.0,
                gflops=base["flops"] / median / 1e9 if median > 0 else 0.0,
                max_abs_err=max_err, timer=c.clock.timer, **extra)
         budget.record(wl.name, dtype, c.name, elements, median)
     case.reset()
     return [records[t] for t, _ in targets if t in records]
+
+
+def _sample_cold_regime(wl, contestants, fits_llc, settings, case, flusher) -> dict:
+    """Cold samples of the case's eligible contestants (see :func:`cold_targets`)."""
+    if flusher is None:
+        return {}
+    chosen = cold_targets(wl, [c for c, _, _ in contestants], fits_llc, settings.policy)
+    if not chosen:
+        return {}
+    for c in chosen:
+        if isinstance(c.clock, RemoteClock):
+            c.clock.one_at_a_time()
+    return sample_cold(chosen, settings.policy.cold_samples, flusher, case.reset,
+                       case.needs_reset)
 
 
 def _device_transfers(case, contestants: list[Contestant]) -> dict:
@@ -424,7 +457,7 @@ def run_benchmarks(settings: RunSettings, command: str = "",
     set_threads(settings.threads)
     machine = machine_info(settings.threads, measure=settings.measure_bandwidth)
     machine["environment"] = {name: os.environ.get(name) for name in
-                              (*PROCESS_ENVIRONMENT, "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
+                              ("OMP_WAIT_POLICY", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
                                "NUMBA_THREADING_LAYER")}
     compile_records = []
     if settings.measure_compile:
@@ -442,12 +475,22 @@ def run_benchmarks(settings: RunSettings, command: str = "",
             for wl, dtype, shape in steps):
         flusher = CacheFlusher(llc)
     cases = []
-    for i, (wl, dtype, shape) in enumerate(steps):
-        if progress:
-            progress(i, len(steps), f"{wl.name} {dtype} {size_label(shape)}")
-        cases += run_case(wl, shape, dtype, settings, budget, llc, flusher)
-        gc.collect()  # large inputs of the case just done go before the next is made
-        pr.release_cuda_memory()
+    workers = Workers(settings.threads) if settings.isolate and settings.peers else None
+    try:
+        for i, (wl, dtype, shape) in enumerate(steps):
+            if progress:
+                progress(i, len(steps), f"{wl.name} {dtype} {size_label(shape)}")
+            cases += run_case(wl, shape, dtype, settings, budget, llc, flusher, workers)
+            gc.collect()  # large inputs of the case just done go before the next is made
+            pr.release_cuda_memory()
+        machine["contestant_settings"] = {"main": process_settings(),
+                                          **(workers.settings() if workers else {})}
+        for record in cases:  # each record states the settings its contestant ran under
+            if record.get("process") in machine["contestant_settings"]:
+                record["contestant_settings"] = machine["contestant_settings"][record["process"]]
+    finally:
+        if workers:
+            workers.close()
     if "dask" in settings.backends and not backend_problem("dask"):
         machine["dask_cluster"] = dask_cluster()
     if settings.measure_bandwidth and "bandwidth" in machine:
