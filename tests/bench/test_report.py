@@ -63,3 +63,28 @@ def test_colours_are_the_colour_blind_safe_palette():
     assert set(colors.values()) <= set(rp.OKABE_ITO)
     dashes = rp._dashes([f"t{i}" for i in range(10)])
     assert dashes["t0"] != dashes["t8"]  # the palette wraps: the line style tells them apart
+
+
+def test_headline_follows_the_backend_order_and_marks_noise_and_intervals(tmp_path):
+    cases = []
+    for target, median in (("numba", 2e-4), ("numpy", 1e-3), ("numba-plain", 4e-4),
+                           ("python", 1e-1), ("dask", 5e-2)):
+        c = _case("adam_step", target, _samples(median, 12, 0.02, len(cases)), size=10_000)
+        c["dtype"] = "float64"
+        cases.append(c)
+    peer = _case("adam_step", "torch.fused", _samples(5e-4, 12, 0.3, 9), size=10_000)
+    peer["target_kind"] = "peer"
+    cases.append(peer)
+    run = _run(cases)
+    table = rp.headline_table(rp.Results([run]))
+    header = table.splitlines()[0]
+    assert header == ("| case (working set) | python | numpy | numba-plain | numba | "
+                      "best peer |")  # the contract's order; the cluster backend left out
+    row = table.splitlines()[2]
+    assert row.startswith("| Adam step, float64, 1e4 (")
+    assert "(5" in row and "x [" in row  # numba: about 5x with its interval
+    assert "torch.fused ~" in row  # a noisy peer median is marked
+    readme = rp.write_report([run], tmp_path, sources=["synthetic.json"])
+    assert (tmp_path / "headline.md").read_text().strip() == table
+    assert "![speedup against numpy by size](headline_speedup.png)" in readme.read_text()
+    assert (tmp_path / "headline_speedup.png").stat().st_size > 1000
