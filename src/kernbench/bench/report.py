@@ -392,7 +392,7 @@ def roof_table(res: Results, dtype: str, bw_gbps: float | None, roofs: dict) -> 
         in_cache = fits_llc(res, res.get(kernel, dtype, size[0], REFERENCE_BACKEND))
         roof, what = kernel_roof(kernel, dtype, bw_gbps, roofs, in_cache)
 
-        def share(target):
+        def share(target, kernel=kernel, size=size, roof=roof):
             t = res.median(kernel, dtype, size[0], target)
             return f"{100 * size[1] / t / roof:.0f}%" if t and roof else None
 
