@@ -111,7 +111,7 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 MACHINE_FIELDS = ("hostname", "platform", "cpu_model", "logical_cpus", "usable_cpus", "threads",
                   "numba_threads", "torch_threads", "numba_threading_layer", "versions",
                   "environment", "caches", "contestant_settings")
-SETTINGS_FIELDS = ("threads", "timing", "seed", "cold")
+SETTINGS_FIELDS = ("threads", "timing", "seed", "cold", "isolate")
 
 
 def run_warnings(base: dict, new: dict) -> list[str]:
