@@ -63,7 +63,7 @@ class TimingPolicy:
     noisy_samples: int = 15  # a noisy target keeps sampling up to this many samples
     noise_threshold: float = 0.10  # IQR / median above this flags a case as noisy
     call_timeout_s: float = 30.0  # a first call slower than this is recorded as a timeout
-    cold_samples: int = 15  # samples with flushed caches, per target of a cold case
+    cold_samples: int = 10  # samples with flushed caches, per target of a cold case
     cold_max_call_s: float = 0.02  # targets slower than this per call are not sampled cold
 
     def as_dict(self) -> dict:
