@@ -5,7 +5,12 @@ from __future__ import annotations
 import gc
 
 from kernbench.bench import timing
-from kernbench.bench.timing import Contestant, TimingPolicy, calibrate_number, sample_interleaved
+from kernbench.bench.timing import (
+    Contestant,
+    TimingPolicy,
+    calibrate_number,
+    sample_interleaved,
+)
 
 
 class FakeClock:
