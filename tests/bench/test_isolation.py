@@ -84,3 +84,17 @@ def test_without_isolation_torch_peers_run_in_the_runners_process():
     local = {c["target"]: c for c in results["cases"]}
     assert local["torch.entr"]["process"] == "main" and local["torch.entr"]["status"] == "ok"
     assert set(results["machine"]["contestant_settings"]) == {"main"}
+
+
+@pytest.mark.skipif(not pr.library_available("torch"), reason="torch is not installed")
+def test_the_worker_runs_under_the_environment_of_the_runs_start(monkeypatch):
+    from kernbench.bench.isolation import Workers
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    workers = Workers(threads=1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what starting a dask cluster does here
+    try:
+        settings = workers.get("torch").settings
+    finally:
+        workers.close()
+    assert "OMP_NUM_THREADS" not in settings["environment"]

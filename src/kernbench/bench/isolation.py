@@ -102,12 +102,12 @@ class RemoteClock:
 class Worker:
     """A worker process for one isolation group; every call waits for its answer."""
 
-    def __init__(self, group: str, threads: int):
+    def __init__(self, group: str, threads: int, environment: dict | None = None):
         ctx = multiprocessing.get_context("spawn")
         self.group = group
         self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_serve, args=(child, group, threads), daemon=True,
-                                    name=f"kernbench-{group}-worker")
+        self._process = ctx.Process(target=_serve, args=(child, group, threads, environment),
+                                    daemon=True, name=f"kernbench-{group}-worker")
         self._process.start()
         child.close()
         self.settings = self._ask("settings")
@@ -148,10 +148,14 @@ class Workers:
     def __init__(self, threads: int):
         self.threads = threads
         self._workers: dict[str, Worker] = {}
+        # the environment of the run's start: starting a dask cluster sets OMP_NUM_THREADS=1
+        # and the like in this process's environment (for its worker processes), which a
+        # worker started later must not inherit
+        self.environment = dict(os.environ)
 
     def get(self, group: str) -> Worker:
         if group not in self._workers:
-            self._workers[group] = Worker(group, self.threads)
+            self._workers[group] = Worker(group, self.threads, self.environment)
         return self._workers[group]
 
     def settings(self) -> dict:
@@ -169,8 +173,12 @@ class Workers:
         self._workers.clear()
 
 
-def _serve(conn, group: str, threads: int) -> None:
-    """The worker's loop: answer ``(status, value)`` to each request until ``close``."""
+def _serve(conn, group: str, threads: int, environment: dict | None = None) -> None:
+    """The worker's loop: answer ``(status, value)`` to each request until ``close``.
+    ``environment`` replaces the inherited one before any library of the group is loaded."""
+    if environment is not None:
+        os.environ.clear()
+        os.environ.update(environment)
     from kernbench.bench import runner as rn
     from kernbench.bench.timing import HOST_CLOCK, warm_up
     from kernbench.bench.workloads import WORKLOADS

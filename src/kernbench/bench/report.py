@@ -487,6 +487,24 @@ def machine_section(run: dict, source: str) -> str:
             lines.append(f"- bandwidth, {b['threads']} thread(s): copy {b['copy_gbps']:.1f} GB/s, "
                          f"triad {b['triad_gbps']:.1f} GB/s{inplace} ({bw.get('statistic')}, "
                          f"{bw.get('array_bytes', 0) / 1e6:.0f} MB arrays)")
+    caches = m.get("caches") or {}
+    if "llc_bytes" in caches:
+        lines.append("- caches: " + ", ".join(
+            f"{name[:-6].upper()} {fmt_bytes(caches[name])}"
+            for name in ("l1d_bytes", "l2_bytes", "l3_bytes") if name in caches)
+            + f" (last level {fmt_bytes(caches['llc_bytes'])}; from {caches.get('source')})")
+    roofs = m.get("compute_roofs") or {}
+    if roofs:
+        per = ", ".join(f"{label} {dtype} {roofs[key][dtype]:.3g} {unit}"
+                        for key, label, unit in (("log_gps", "log", "G/s"),
+                                                 ("exp_gps", "exp", "G/s"),
+                                                 ("fma_gflops", "multiply-add", "GFLOP/s"))
+                        for dtype in sorted(roofs.get(key) or {}))
+        lines.append(f"- compute roofs on {roofs.get('threads')} thread(s), cache-resident "
+                     f"arrays ({roofs.get('statistic')}): {per}")
+    for process, settings in (m.get("contestant_settings") or {}).items():
+        shown = {k: v for k, v in settings.items() if k != "pid"}
+        lines.append(f"- contestants timed in the {process} process: {shown}")
     lines += gpu_lines(m)
     dc = m.get("dask_cluster")
     if dc:

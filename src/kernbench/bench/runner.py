@@ -476,6 +476,7 @@ def run_benchmarks(settings: RunSettings, command: str = "",
         flusher = CacheFlusher(llc)
     cases = []
     workers = Workers(settings.threads) if settings.isolate and settings.peers else None
+    main_settings = process_settings()  # before a dask cluster changes the environment
     try:
         for i, (wl, dtype, shape) in enumerate(steps):
             if progress:
@@ -483,7 +484,10 @@ def run_benchmarks(settings: RunSettings, command: str = "",
             cases += run_case(wl, shape, dtype, settings, budget, llc, flusher, workers)
             gc.collect()  # large inputs of the case just done go before the next is made
             pr.release_cuda_memory()
-        machine["contestant_settings"] = {"main": process_settings(),
+        after = process_settings()  # the threading layer is known once a region ran
+        main_settings["numba_threading_layer"] = (main_settings.get("numba_threading_layer")
+                                                  or after.get("numba_threading_layer"))
+        machine["contestant_settings"] = {"main": main_settings,
                                           **(workers.settings() if workers else {})}
         for record in cases:  # each record states the settings its contestant ran under
             if record.get("process") in machine["contestant_settings"]:
