@@ -156,6 +156,9 @@ def test_a_case_that_broke_exits_3_not_1():
 def test_warnings_name_what_differs_between_the_runs():
     a, b = _pair()
     assert run_warnings(a, b) == []
+    a["machine"]["contestant_settings"] = {"main": {"pid": 1, "numba_threads": 2}}
+    b["machine"]["contestant_settings"] = {"main": {"pid": 2, "numba_threads": 2}}
+    assert run_warnings(a, b) == []  # another process, same settings
     b = copy.deepcopy(b)
     b["machine"]["versions"]["numba"] = "0.69.0"
     b["machine"]["cpu_model"] = "Intel Xeon"

@@ -96,9 +96,13 @@ def compare_cases(base: dict, new: dict, threshold: float = 1.25,
     return rows
 
 
+#: Fields that differ between any two runs and say nothing about comparability.
+IGNORED_FIELDS = ("pid",)
+
+
 def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
     out = []
-    for name in sorted(set(a) | set(b)):
+    for name in sorted((set(a) | set(b)) - set(IGNORED_FIELDS)):
         x, y = a.get(name), b.get(name)
         if isinstance(x, dict) and isinstance(y, dict):
             out += _differences(x, y, f"{prefix}{name}.")
