@@ -389,8 +389,8 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
         cold = cold_samples.get(c.name)
         if cold:
             extra["cold"] = {"samples_s": cold, "calls_per_sample": 1,
-                                 "flush_bytes": flusher.nbytes,
-                                 **summarize(cold, settings.policy.noise_threshold)}
+                             "flush_bytes": flusher.nbytes, "flushed_by": flusher.how,
+                             **summarize(cold, settings.policy.noise_threshold)}
         finish(c.name, kind, "ok", note, samples_s=list(c.samples), calls_per_sample=c.number,
                first_call_s=first, cache_regime="warm", process=process.get(c.name, "main"),
                **stats,

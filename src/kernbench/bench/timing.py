@@ -34,8 +34,10 @@
 * Cache regime: the samples above are *warm*: repeated calls on the same arrays, which stay
   in the caches when they fit. A memory-bound kernel whose working set fits in the last-level
   cache is also sampled *cold* (:func:`sample_cold`): before each single timed call a buffer
-  twice the last-level cache is written (:class:`CacheFlusher`), outside the timed region, so
-  the call finds its arrays in DRAM, as it would with other work between calls.
+  twice the last-level cache is written on every thread (:class:`CacheFlusher`), outside the
+  timed region, so the call finds its arrays in DRAM, as it would with other work between
+  calls. The threads are the operating system's to place, so a core's private cache may keep a
+  small part of a small working set.
 
 Compile time of the JIT backends is measured apart, in fresh subprocesses: see
 :mod:`kernbench.bench.compile_probe`.
@@ -250,16 +252,41 @@ def sample_interleaved(contestants: list[Contestant], policy: TimingPolicy,
 
 # ---------------------------------------------------------------------------- cold caches
 
+def _parallel_increment():
+    """A numba loop that increments a byte buffer on every thread (None without numba)."""
+    try:
+        import numba
+    except ImportError:
+        return None
+
+    @numba.njit(parallel=True, cache=True)
+    def increment(buffer):
+        for i in numba.prange(buffer.size):
+            buffer[i] += 1
+
+    return increment
+
+
 class CacheFlusher:
     """Evicts a working set from the caches by writing a buffer ``factor`` times the
-    last-level cache (every line of it, read and written back), outside any timed region."""
+    last-level cache (every line of it, read and written back), outside any timed region.
+
+    The buffer is written by numba's threads where numba is installed, so that every core's
+    private L1 and L2 are swept along with the shared last-level cache (a single thread would
+    leave the other cores' L2 holding part of a small working set); else by NumPy on one thread.
+    """
 
     def __init__(self, llc_bytes: int, factor: int = 2):
         self.nbytes = int(llc_bytes) * factor
         self._buffer = np.zeros(self.nbytes, dtype=np.uint8)
+        self._increment = _parallel_increment()
+        self.how = "numba threads" if self._increment else "numpy, one thread"
 
     def __call__(self) -> None:
-        np.add(self._buffer, 1, out=self._buffer)
+        if self._increment is not None:
+            self._increment(self._buffer)
+        else:
+            np.add(self._buffer, 1, out=self._buffer)
 
 
 def sample_cold(contestants: list[Contestant], samples: int, flush: Callable[[], None],
