@@ -10,6 +10,10 @@ For one case (a kernel at one size and dtype) the runner
    a GPU (the ``cuda`` backend, ``torch.cuda.*`` peers) by CUDA events, with their inputs on
    the device where their API takes device arrays (:mod:`kernbench.bench.device`); the
    host-device transfers of a case's inputs are timed apart and recorded beside;
+   torch's host peers are validated, warmed up and sampled in a worker process of their own,
+   interleaved with the others in batches (:mod:`kernbench.bench.isolation`); no process-wide
+   threading setting is made for any contestant. Memory-bound kernels whose working set fits
+   in the last-level cache are then sampled cold too (caches flushed before each call);
 4. records one entry per target with its status: ``ok``, ``skipped`` (a time budget),
    ``unavailable`` (a backend or peer cannot run here: a library or a GPU is missing),
    ``failed`` (it raised), ``wrong-result`` (validation failed) or ``timeout``. A failure never
