@@ -120,7 +120,8 @@ def test_report_renders_tables_and_plots(tiny_results, tmp_path):
     pngs = sorted(p.name for p in (tmp_path / "report").glob("*.png"))
     if "llc_bytes" in tiny_results["machine"]["caches"]:
         # 1000 elements fit in any last-level cache: no bandwidth figure, no roofline
-        assert pngs == ["speedup_heatmap_float64.png", "time_vs_size_float64.png"]
+        assert pngs == ["headline_speedup.png", "speedup_heatmap_float64.png",
+                        "time_vs_size_float64.png"]
         assert "No case of these results has a working set past the last-level cache" in text
     for name in pngs:
         assert text.count(f"({name})") == 1

@@ -55,7 +55,9 @@ def test_remote_samples_come_in_batches_and_cold_ones_singly():
 
 
 @pytest.mark.skipif(not pr.library_available("torch"), reason="torch is not installed")
-def test_torch_peers_run_validated_in_a_worker_and_records_say_where():
+def test_torch_peers_run_validated_in_a_worker_and_records_say_where(monkeypatch):
+    for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)  # as other commands of this process left it
     settings = rn.RunSettings(kernels=["adam_step", "entropy"], backends=["numpy"],
                               dtypes=["float32"], elements=[1000], peers=True, threads=1,
                               policy=TINY, measure_compile=False, measure_bandwidth=False)
