@@ -2,8 +2,8 @@
 # The check of `kernbench compare`: two runs of this checkout must show no slowdown, and a run
 # with one planted 1.5x slowdown (numba's adam_step, by scripts/planted_slowdown.py) must show
 # that slowdown and nothing else. Small on purpose: two kernels (adam_step, entropy), two sizes
-# (1e4, 1e6), float32, numpy and numba, no peers, the full timing policy; about a minute
-# on 2 cores.
+# (1e4, 1e6), float32, numpy and numba on one thread, no peers, warm caches only, the full
+# timing policy; about a minute on 2 cores.
 #
 #   scripts/compare-check.sh OUTDIR [compare arguments]
 #
@@ -26,8 +26,10 @@ shift
 cd "$(dirname "$0")/.." || exit 2
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # this checkout, installed or not
 PYTHON=${PYTHON:-python}
+# one thread: the check is of compare's statistics, and on a busy machine a parallel region
+# waits for whichever of its threads the scheduler put off (OpenMP's default spin-wait)
 RUN=(run --kernels adam_step,entropy --backends numpy,numba --sizes 1e4,1e6 --dtypes float32
-     --no-peers --no-compile --no-bandwidth --timing full)
+     --threads 1 --no-peers --no-compile --no-bandwidth --no-cold --timing full)
 
 for name in a b; do
   echo "compare-check: run $name" >&2
