@@ -19,7 +19,7 @@ from kernbench.cli import main
 
 #: Barely any sampling: these tests check what is recorded, not how fast anything is.
 TINY = TimingPolicy(min_samples=3, max_samples=3, min_total_s=0.0, target_sample_s=1e-4,
-                    case_budget_s=1.0)
+                    case_budget_s=1.0, cold_samples=3)
 
 
 def tiny_settings(**overrides) -> rn.RunSettings:
@@ -118,8 +118,11 @@ def test_report_renders_tables_and_plots(tiny_results, tmp_path):
     text = readme.read_text()
     assert "Loop -> vector -> compiled" in text and "| adam_step |" in text
     pngs = sorted(p.name for p in (tmp_path / "report").glob("*.png"))
-    assert pngs == ["bandwidth_float64.png", "speedup_heatmap_float64.png",
-                    "time_vs_size_float64.png"]
+    if "llc_bytes" in tiny_results["machine"]["caches"]:
+        # 1000 elements fit in any last-level cache: no bandwidth figure, no roofline
+        assert pngs == ["headline_speedup.png", "speedup_heatmap_float64.png",
+                        "time_vs_size_float64.png"]
+        assert "No case of these results has a working set past the last-level cache" in text
     for name in pngs:
         assert text.count(f"({name})") == 1
         assert (tmp_path / "report" / name).stat().st_size > 1000
@@ -142,11 +145,18 @@ def test_compare_exit_codes(tiny_results, tmp_path):
     assert main(["compare", str(a), str(a)]) == 0
     slower = copy.deepcopy(tiny_results)
     case = slower["cases"][0]
+    # a real run's samples, doubled: with three samples a side no rank test can tell
     case["samples_s"] = [s * 2 for s in case["samples_s"]]
     for field in ("median_s", "q1_s", "q3_s", "iqr_s", "min_s"):
         case[field] *= 2
-    case["noisy"] = False
     b = tmp_path / "b.json"
+    save_results(slower, b)
+    assert main(["compare", str(a), str(b)]) == 0
+    # eight samples a side, all of B past all of A: significant and 2x
+    base = copy.deepcopy(tiny_results)
+    base["cases"][0]["samples_s"] = [1e-3 * (1 + i / 100) for i in range(8)]
+    case["samples_s"] = [2e-3 * (1 + i / 100) for i in range(8)]
+    save_results(base, a)
     save_results(slower, b)
     assert main(["compare", str(a), str(b)]) == 1
     assert main(["compare", str(a), str(b), "--threshold", "3"]) == 0

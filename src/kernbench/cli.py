@@ -71,6 +71,45 @@ def _element_counts(text: str) -> list[int]:
     return counts
 
 
+def _positive_int(flag: str):
+    """An argparse type: a whole number >= 1, the error naming ``flag``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number; got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be at least 1; got {value}")
+        return value
+
+    return parse
+
+
+def _positive_seconds(flag: str):
+    """An argparse type: a finite number of seconds > 0, the error naming ``flag``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes seconds; got {text!r}") from None
+        if not (value > 0 and value != float("inf")):
+            raise argparse.ArgumentTypeError(f"{flag} must be a finite number of seconds > 0; "
+                                             f"got {text!r}")
+        return value
+
+    return parse
+
+
+#: ``kernbench run`` exit codes: every case ran or was skipped or unavailable by design; the
+#: command line asked for something impossible (nothing was timed); the results were written
+#: but a case failed, gave a wrong result or timed out.
+EXIT_OK, EXIT_USAGE, EXIT_CASES_FAILED = 0, 2, 3
+#: Case statuses that make ``kernbench run`` exit with EXIT_CASES_FAILED.
+FAILING_STATUSES = ("failed", "wrong-result", "timeout")
+
+
 def _results_path(out: str) -> Path:
     """A .json path is the file; anything else is a folder for a timestamped file."""
     path = Path(out)
@@ -108,9 +147,6 @@ def _or(value, default):
 
 
 def _run(args) -> int:
-    from kernbench.bench.runner import prepare_process_environment
-
-    prepare_process_environment()  # before numba or torch loads an OpenMP runtime
     import kernbench as kb
     from kernbench.bench.results import save_results
     from kernbench.bench.runner import DEFAULT_BUDGETS, RunSettings, run_benchmarks
@@ -129,6 +165,13 @@ def _run(args) -> int:
         print(f"kernbench run: unknown backend(s) {', '.join(bad)}; "
               f"known: {', '.join(kb.known_backends())}", file=sys.stderr)
         return 2
+    requested = _split(args.backends) or []
+    for name in requested:  # asked for by name: refused here, before anything is timed
+        try:
+            kb.get_backend(name)
+        except kb.BackendUnavailableError as exc:
+            print(f"kernbench run: error: argument --backends: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if "numpy" not in backends:  # the reference of every speedup: always measured
         backends = ["numpy"] + backends
     dtypes = _split(args.dtypes) or ["float32", "float64"]
@@ -145,7 +188,8 @@ def _run(args) -> int:
         python_budget_s=_or(args.python_budget, DEFAULT_BUDGETS[timing]["python_budget_s"]),
         call_budget_s=_or(args.call_budget, DEFAULT_BUDGETS[timing]["call_budget_s"]),
         policy=FULL_POLICY if timing == "full" else QUICK_POLICY,
-        measure_compile=not args.no_compile, measure_bandwidth=not args.no_bandwidth)
+        measure_compile=not args.no_compile, measure_bandwidth=not args.no_bandwidth,
+        cold=not args.no_cold, isolate=not args.no_isolation)
     command = "kernbench " + " ".join(shlex.quote(a) for a in (args.argv or []))
     results = run_benchmarks(settings, command=command, progress=StderrProgress())
     path = save_results(results, _results_path(args.out))
@@ -155,7 +199,15 @@ def _run(args) -> int:
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     print(f"wrote {path} ({len(results['cases'])} cases: {summary}; "
           f"{results['elapsed_s']:.0f} s)")
-    return 0
+    failing = [c for c in results["cases"] if c["status"] in FAILING_STATUSES]
+    for c in failing[:20]:
+        print(f"  {c['status']}: {c['kernel']} {c['dtype']} {c['size_label']} {c['target']}: "
+              f"{c['reason']}", file=sys.stderr)
+    if failing:
+        print(f"kernbench run: {len(failing)} case(s) failed, gave a wrong result or timed out "
+              f"(exit {EXIT_CASES_FAILED})", file=sys.stderr)
+        return EXIT_CASES_FAILED
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------- report, compare
@@ -180,6 +232,17 @@ def _report(args) -> int:
     return 0
 
 
+def _ratio_threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threshold takes a ratio such as 1.25; "
+                                         f"got {text!r}") from None
+    if not (1 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"--threshold must be a finite ratio > 1; got {text!r}")
+    return value
+
+
 def _compare(args) -> int:
     from kernbench.bench.compare import compare_runs
     from kernbench.bench.results import ResultsError, load_results
@@ -189,13 +252,14 @@ def _compare(args) -> int:
     except (ResultsError, OSError) as exc:
         print(f"kernbench compare: {exc}", file=sys.stderr)
         return 2
-    return compare_runs(base, new, threshold=args.threshold, out=sys.stdout)
+    return compare_runs(base, new, threshold=args.threshold, out=sys.stdout,
+                        relative_to=args.relative_to, only_changed=args.only_changed)
 
 
 # ---------------------------------------------------------------------------- dask scaling
 
 def _dask_scaling(args) -> int:
-    from kernbench.bench.runner import prepare_process_environment
+    from kernbench.bench.dask_scaling import prepare_process_environment
 
     prepare_process_environment()  # before numba loads an OpenMP runtime
     import kernbench as kb
@@ -262,7 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     _lecture_cli().add_arguments(lecture)
     lecture.set_defaults(func=lambda args: _lecture_cli().run_from_args(args))
 
-    run = sub.add_parser("run", help="benchmark kernels on every backend and peer; write JSON")
+    run = sub.add_parser(
+        "run", help="benchmark kernels on every backend and peer; write JSON",
+        epilog="exit status: 0 every case ran (or was skipped or unavailable by design); "
+               "2 a bad argument, such as a backend asked for by name that cannot run here "
+               "(nothing is timed); 3 the results were written but a case failed, gave a wrong "
+               "result or timed out")
     run.add_argument("--kernels", help="comma-separated kernel names (default: all)")
     run.add_argument("--backends", help="comma-separated backends (default: all available "
                                         "here; numpy, the reference, is always included)")
@@ -273,16 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
     sizes.add_argument("--sizes", type=_element_counts,
                        help="comma-separated element counts, e.g. 1e3,1e5 (instead of a preset)")
     run.add_argument("--dtypes", help="float32, float64 or both (default: both)")
-    run.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+    run.add_argument("--threads", type=_positive_int("--threads"), default=os.cpu_count() or 1,
                      help="threads for numba and torch (default: all CPUs)")
     run.add_argument("--out", default="results",
                      help="results file (*.json) or folder for a timestamped one "
                           "(default: results/)")
     run.add_argument("--no-peers", action="store_true", help="leave torch and scipy out")
-    run.add_argument("--python-budget", type=float, metavar="SECONDS",
+    run.add_argument("--python-budget", type=_positive_seconds("--python-budget"),
+                     metavar="SECONDS",
                      help="skip python at sizes predicted slower than this per call "
                           "(default 0.25 with full timing, 0.05 with quick)")
-    run.add_argument("--call-budget", type=float, metavar="SECONDS",
+    run.add_argument("--call-budget", type=_positive_seconds("--call-budget"),
+                     metavar="SECONDS",
                      help="the same for every other backend and peer but numpy, the reference "
                           "(default 1 with full timing, 0.25 with quick)")
     run.add_argument("--timing", choices=("quick", "full"),
@@ -291,7 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-compile", action="store_true",
                      help="skip the compile-time measurement in fresh processes")
     run.add_argument("--no-bandwidth", action="store_true",
-                     help="skip the memory bandwidth measurement")
+                     help="skip the memory bandwidth and compute-roof measurements")
+    run.add_argument("--no-cold", action="store_true",
+                     help="skip the cold-cache samples of memory-bound kernels")
+    run.add_argument("--no-isolation", action="store_true",
+                     help="time torch's peers in the runner's own process (beside numba's "
+                          "OpenMP runtime) instead of a worker process")
     run.set_defaults(func=_run)
 
     report = sub.add_parser("report", help="README.md with tables and plots from results")
@@ -321,13 +397,22 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default reports/dask-scaling)")
     scaling.set_defaults(func=_dask_scaling)
 
-    compare = sub.add_parser("compare", help="per-case time ratios of two runs; exit 1 on a "
-                                             "slowdown past the threshold")
+    compare = sub.add_parser(
+        "compare", help="which cases changed between two runs (rank test and threshold, from "
+                        "the raw samples); exit 1 on a confident slowdown",
+        epilog="exit status: 0 no confident slowdown; 1 a case is SLOWER (significant, "
+               "Mann-Whitney U p < 0.05, and past the threshold); 2 a file could not be read; "
+               "3 no slowdown, but a case that was ok in A failed in B")
     compare.add_argument("baseline", help="results JSON of the earlier run")
     compare.add_argument("candidate", help="results JSON of the later run")
-    compare.add_argument("--threshold", type=float, default=1.25,
-                         help="candidate/baseline time ratio that counts as a slowdown "
-                              "(default 1.25)")
+    compare.add_argument("--threshold", type=_ratio_threshold, default=1.25,
+                         help="time ratio past which a significant change counts (default 1.25)")
+    compare.add_argument("--relative-to", metavar="BACKEND",
+                         help="judge each target by its per-round ratio to this backend measured "
+                              "in the same run (e.g. numpy): cancels a drift of the machine "
+                              "between the runs")
+    compare.add_argument("--only-changed", action="store_true",
+                         help="list only the cases that are SLOWER, FASTER or changed status")
     compare.set_defaults(func=_compare)
     return parser
 

@@ -98,6 +98,81 @@ def measure_bandwidth(threads: int, elements: int = BANDWIDTH_ELEMENTS,
     return result
 
 
+#: Elements of the arrays of the compute-roof measurements: 32K float64 (256 KB) stay in a core's
+#: L2 cache, so that the loops measure arithmetic, not memory.
+ROOF_ELEMENTS = 32_768
+ROOF_REPEATS = 20
+FMA_ROUNDS = 64  # multiply-adds per element per call
+UFUNC_CALLS = 16  # ufunc calls per thread per timed repeat (a thread pool's hand-off is slow)
+
+
+def _fma_kernel():
+    """Multiply-add sweeps over an L1-sized block, the block loop threaded: vectorized FMAs."""
+    import numba
+
+    @numba.njit(parallel=True, fastmath={"contract"}, cache=True)
+    def fma(a, s, t, rounds):
+        block = 2048
+        for b in numba.prange((a.size + block - 1) // block):
+            lo, hi = b * block, min(a.size, (b + 1) * block)
+            for _ in range(rounds):
+                for i in range(lo, hi):
+                    a[i] = a[i] * s + t
+    return fma
+
+
+def _threaded_rate(fn_per_thread, threads: int, repeats: int) -> float:
+    """Best wall time of ``threads`` Python threads each calling its own function once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda f: f(), fn_per_thread))  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            list(pool.map(lambda f: f(), fn_per_thread))
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def measure_compute_roofs(threads: int, elements: int = ROOF_ELEMENTS,
+                          repeats: int = ROOF_REPEATS) -> dict:
+    """The arithmetic limits kernels are held against, on cache-resident arrays:
+
+    * ``log_gps`` / ``exp_gps``: NumPy's SIMD ``np.log`` / ``np.exp`` evaluations per second
+      (G/s), ``threads`` Python threads at once (NumPy's ufuncs release the GIL), per dtype;
+      the roof of a kernel that takes one log or exp per element;
+    * ``fma_gflops``: multiply-add GFLOP/s of a vectorized numba loop on all threads.
+
+    Best of ``repeats``. A kernel with its own faster log (a vectorizable polynomial) can pass
+    NumPy's rate: the roof is the best one measured here, not a law."""
+    result = {"elements": elements, "repeats": repeats, "threads": threads,
+              "statistic": "best of repeats", "log_gps": {}, "exp_gps": {}, "fma_gflops": {}}
+    for dtype in ("float32", "float64"):
+        arrays = [np.linspace(0.5, 2.0, elements, dtype=dtype) for _ in range(threads)]
+        outs = [np.empty_like(a) for a in arrays]
+        for name, ufunc in (("log_gps", np.log), ("exp_gps", np.exp)):
+            calls = [lambda a=a, o=o, u=ufunc: [u(a, out=o) for _ in range(UFUNC_CALLS)]
+                     for a, o in zip(arrays, outs)]
+            best = _threaded_rate(calls, threads, repeats)
+            result[name][dtype] = threads * elements * UFUNC_CALLS / best / 1e9
+    if pr.library_available("numba"):
+        import numba
+
+        fma = _fma_kernel()
+        previous = numba.get_num_threads()
+        try:
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            for dtype in ("float32", "float64"):
+                a = np.full(elements * threads, 0.5, dtype=dtype)
+                s, t = np.dtype(dtype).type(0.999), np.dtype(dtype).type(1e-4)
+                best = _best_seconds(lambda a=a, s=s, t=t: fma(a, s, t, FMA_ROUNDS), repeats)
+                result["fma_gflops"][dtype] = 2 * a.size * FMA_ROUNDS / best / 1e9
+        finally:
+            numba.set_num_threads(previous)
+    return result
+
+
 def best_bandwidth(measurements: list[dict]) -> dict:
     """The best figure of each kind over several measurements (taken before and after a run:
     on a shared machine the other vCPU is busy part of the time), the raw ones kept."""
@@ -120,6 +195,53 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _parse_size(text: str) -> int | None:
+    """'32768K', '1024 KiB', '32 MiB', '48K' -> bytes; None when unreadable."""
+    text = text.strip().split("(")[0].strip().replace("iB", "").replace("B", "").strip()
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    try:
+        if text and text[-1].upper() in units:
+            return int(float(text[:-1].strip()) * units[text[-1].upper()])
+        return int(text)
+    except ValueError:
+        return None
+
+
+def cache_sizes(sysfs: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> dict:
+    """L1d, L2 and L3 sizes in bytes of the caches CPU 0 sees, and the last-level one: from
+    sysfs (``index*/level, type, size``), else from ``lscpu``; ``{"error": ...}`` when neither
+    says. Sizes are per cache instance (an L2 per core, one L3 shared by the cores under it)."""
+    found: dict = {}
+    try:
+        for index in sorted(sysfs.glob("index*")):
+            level = int((index / "level").read_text())
+            kind = (index / "type").read_text().strip()
+            size = _parse_size((index / "size").read_text())
+            if kind == "Instruction" or size is None:
+                continue
+            found[f"l{level}{'d' if level == 1 else ''}_bytes"] = size
+        source = str(sysfs)
+    except (OSError, ValueError):
+        found = {}
+    if not found:
+        try:
+            out = subprocess.run(["lscpu", "-C=NAME,ONE-SIZE", "-B"], capture_output=True,
+                                 text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        for line in out.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in ("L1d", "L2", "L3"):
+                size = _parse_size(parts[1])
+                if size:
+                    found[f"{parts[0].lower()}_bytes"] = size
+        source = "lscpu"
+    levels = [k for k in ("l3_bytes", "l2_bytes", "l1d_bytes") if k in found]
+    if not levels:
+        return {"error": "neither sysfs nor lscpu reports the cache sizes"}
+    return {**found, "llc_bytes": found[levels[0]], "source": source}
 
 
 def _git_commit() -> dict:
@@ -277,6 +399,7 @@ def machine_info(threads: int, measure: bool = True) -> dict:
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "threads": threads,
+        "caches": cache_sizes(),
         "versions": versions(),
         "git": _git_commit(),
         "python_executable": sys.executable,
@@ -291,5 +414,7 @@ def machine_info(threads: int, measure: bool = True) -> dict:
     if measure and pr.library_available("numba"):
         info["bandwidth"] = measure_bandwidth(threads)
         info["numba_threading_layer"] = info["bandwidth"]["threading_layer"]
+    if measure:
+        info["compute_roofs"] = measure_compute_roofs(threads)
     info["gpu"] = gpu_info(measure)
     return info

@@ -1,9 +1,9 @@
 """The results file: one JSON document per run, with a versioned, documented structure.
 
-Schema version 2 (this kernbench writes it, and reads versions 1 and 2)::
+Schema version 3 (this kernbench writes it, and reads versions 1 to 3)::
 
     {
-      "schema_version": 2,
+      "schema_version": 3,
       "kind": "kernbench-results",
       "created_utc": "2026-11-28T18:00:00Z",
       "command": "kernbench run --preset quick",        # how the run was started
@@ -14,6 +14,11 @@ Schema version 2 (this kernbench writes it, and reads versions 1 and 2)::
       },
       "machine": {... see kernbench.bench.probe.machine_info; "bandwidth" holds
                   {"one_thread": {"copy_gbps", "triad_gbps"}, "all_threads": {...}},
+                  "caches": {"l1d_bytes", "l2_bytes", "l3_bytes", "llc_bytes": int,
+                             "source": str} | {"error": str},                  # (new in v3)
+                  "compute_roofs": {"log_gps", "exp_gps", "fma_gflops":
+                                    {"float32": float, "float64": float}, "threads", ...},
+                                                                               # (new in v3)
                   "gpu": {"available": false, "reason": str}               # (new in v2)
                        | {"available": true, "name": str, "compute_capability": [int, int],
                           "multiprocessors": int, "memory_bytes": int | null,
@@ -35,11 +40,18 @@ Schema version 2 (this kernbench writes it, and reads versions 1 and 2)::
          "target": "numba" | "torch.fused" | ..., "target_kind": "backend" | "peer",
          "status": one of STATUSES, "reason": str | null,
          "bytes_moved": int, "flops": int,
+         "working_set_bytes": int, "fits_llc": bool | null, "memory_bound": bool,  # (new in v3)
          # present when status == "ok":
          "samples_s": [float], "calls_per_sample": int, "first_call_s": float,
          "median_s", "q1_s", "q3_s", "iqr_s", "min_s": float, "noisy": bool,
          "gbps": float, "gflops": float, "max_abs_err": float | null,
          "timer": one of TIMERS,                                            # (new in v2)
+         "cache_regime": "warm",                # what the samples above are (new in v3)
+         "process": "main" | "torch",           # the process it was timed in (new in v3)
+         "contestant_settings": {"pid", "environment", "numba_threads",
+                                 "numba_threading_layer", "torch_threads", ...},  # (v3)
+         "cold": {"samples_s": [float], "calls_per_sample": 1, "flush_bytes": int,
+                  "median_s", "q1_s", "q3_s", "iqr_s", "min_s", "noisy"},   # (new in v3)
          # a target computing on a device (new in v2):
          "inputs": "device" | "host",
          "transfer": {"bytes": int, "arrays": int, "host_to_device_s": float,
@@ -59,6 +71,18 @@ before it, so no transfer is timed) or ``host`` (every call copies them in and i
 ``transfer`` is the time to copy the case's inputs to the device and back, measured apart.
 Version 1 files have no ``gpu``, ``timer``, ``inputs`` or ``transfer``; they read as host-timed
 runs.
+
+Contestants (v3): torch's host peers are timed in a worker process of their own
+(:mod:`kernbench.bench.isolation`); ``process`` names it, ``contestant_settings`` (also in
+``machine.contestant_settings``, by process) states the threads, OpenMP environment and numba
+threading layer the target ran under.
+
+Cache regime (v3): ``working_set_bytes`` is the bytes of the distinct arrays one call touches;
+``fits_llc`` whether they fit in the last-level cache (``machine.caches.llc_bytes``; null when
+the sizes are unknown). The samples are *warm* (repeated calls on the same arrays). A
+``memory_bound`` case that fits also has ``cold``: single calls, each after a buffer of
+``flush_bytes`` was written outside the timed region, so the arrays come from DRAM. Files before
+v3 read as warm, with the regime unknown.
 """
 
 from __future__ import annotations
@@ -68,9 +92,9 @@ from pathlib import Path
 
 from kernbench.bench.timing import TIMERS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The versions validate_results accepts: each one adds optional fields to the one before.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 KIND = "kernbench-results"
 STATUSES = ("ok", "skipped", "unavailable", "failed", "wrong-result", "timeout")
 TARGET_KINDS = ("backend", "peer")
@@ -169,6 +193,14 @@ def validate_results(obj) -> dict:
             samples = case["samples_s"]
             if not samples or not all(isinstance(s, _NUMBER) and s >= 0 for s in samples):
                 raise ResultsError(f"{where}.samples_s must be a non-empty list of times >= 0")
+            cold = case.get("cold")
+            if cold is not None:
+                _require(cold, {"samples_s": list, "median_s": _NUMBER, "q1_s": _NUMBER,
+                                "q3_s": _NUMBER}, f"{where}.cold")
+                if not cold["samples_s"] or not all(isinstance(s, _NUMBER) and s >= 0
+                                                    for s in cold["samples_s"]):
+                    raise ResultsError(f"{where}.cold.samples_s must be a non-empty list of "
+                                       f"times >= 0")
         elif not isinstance(case.get("reason"), str):
             raise ResultsError(f"{where} has status {case['status']!r} but no reason")
         key = case_key(case)

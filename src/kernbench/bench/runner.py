@@ -10,6 +10,10 @@ For one case (a kernel at one size and dtype) the runner
    a GPU (the ``cuda`` backend, ``torch.cuda.*`` peers) by CUDA events, with their inputs on
    the device where their API takes device arrays (:mod:`kernbench.bench.device`); the
    host-device transfers of a case's inputs are timed apart and recorded beside;
+   torch's host peers are validated, warmed up and sampled in a worker process of their own,
+   interleaved with the others in batches (:mod:`kernbench.bench.isolation`); no process-wide
+   threading setting is made for any contestant. Memory-bound kernels whose working set fits
+   in the last-level cache are then sampled cold too (caches flushed before each call);
 4. records one entry per target with its status: ``ok``, ``skipped`` (a time budget),
    ``unavailable`` (a backend or peer cannot run here: a library or a GPU is missing),
    ``failed`` (it raised), ``wrong-result`` (validation failed) or ``timeout``. A failure never
@@ -40,11 +44,19 @@ import kernbench as kb
 from kernbench.bench import peers as pr
 from kernbench.bench.compile_probe import measure_compile
 from kernbench.bench.device import measure_transfers
+from kernbench.bench.isolation import (
+    RemoteClock,
+    Workers,
+    isolation_group,
+    process_settings,
+)
 from kernbench.bench.probe import best_bandwidth, machine_info, measure_bandwidth
 from kernbench.bench.results import KIND, SCHEMA_VERSION
 from kernbench.bench.timing import (
+    CacheFlusher,
     Contestant,
     TimingPolicy,
+    sample_cold,
     sample_interleaved,
     summarize,
     time_once,
@@ -70,22 +82,6 @@ CONTRACT_TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1.3e-6, 1e-5)}
 PEER_F32_TOLERANCE = (1e-4, 1e-5)
 
 
-#: Environment the runner sets for its own process (unless the user already set it), before
-#: numba or torch load their OpenMP runtimes. numba's ``omp`` threading layer and torch's bundled
-#: libgomp are two runtimes whose idle threads spin-wait; on a 2-core machine each one's spinning
-#: threads starve the other's workers, and a 0.1 ms call measures as one scheduler quantum
-#: (about 8 ms). PASSIVE makes idle threads sleep: a small wake-up cost per parallel region
-#: instead of that collapse. The value in force is recorded in the results (machine.environment).
-PROCESS_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
-
-
-def prepare_process_environment() -> dict:
-    """Apply :data:`PROCESS_ENVIRONMENT` where unset; call before numba or torch is imported."""
-    for name, value in PROCESS_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
-    return {name: os.environ.get(name) for name in PROCESS_ENVIRONMENT}
-
-
 @dataclass
 class RunSettings:
     kernels: list[str]
@@ -101,6 +97,8 @@ class RunSettings:
     policy: TimingPolicy = field(default_factory=TimingPolicy)
     measure_compile: bool = True
     measure_bandwidth: bool = True
+    cold: bool = True  # also sample memory-bound kernels that fit in the LLC with cold caches
+    isolate: bool = True  # time torch's host peers in a worker process (kernbench.bench.isolation)
 
     def shapes(self, wl: Workload) -> list[tuple]:
         if self.elements:
@@ -112,7 +110,8 @@ class RunSettings:
                 "kernels": list(self.kernels), "backends": list(self.backends),
                 "peers": self.peers, "dtypes": list(self.dtypes), "threads": self.threads,
                 "seed": self.seed, "python_budget_s": self.python_budget_s,
-                "call_budget_s": self.call_budget_s,
+                "call_budget_s": self.call_budget_s, "cold": self.cold,
+                "isolate": self.isolate,
                 "timing": self.policy.as_dict()}
 
 
@@ -260,13 +259,36 @@ def _validate(case, target, kind, dtype, reference, reference_error) -> tuple:
     return "ok", None, max_err
 
 
+def cold_targets(wl: Workload, contestants: list, fits_llc: bool | None,
+                 policy: TimingPolicy) -> list:
+    """The contestants a case samples with cold caches too: every host-timed one of a
+    memory-bound kernel whose working set fits in the last-level cache, but the calibrated
+    (interpreter-bound) backends and calls slower than ``cold_max_call_s``, whose time no cache
+    changes much."""
+    if not (wl.memory_bound and fits_llc):
+        return []
+    return [c for c in contestants if not c.error and c.samples and not c.clock.on_device
+            and c.name not in CALIBRATED_BACKENDS
+            and float(np.median(c.samples)) <= policy.cold_max_call_s]
+
+
 def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
-             budget: CallBudget) -> list[dict]:
-    """Validate and time one kernel at one shape and dtype on every target; one record each."""
+             budget: CallBudget, llc_bytes: int | None = None,
+             flusher: CacheFlusher | None = None, workers: Workers | None = None) -> list[dict]:
+    """Validate and time one kernel at one shape and dtype on every target; one record each.
+
+    ``llc_bytes``: the last-level cache, to label the case (``fits_llc``); ``flusher``: what
+    evicts the caches for the cold samples (none: warm samples only); ``workers``: the worker
+    processes of the targets that must not share the runner's process (none: every target runs
+    here)."""
     elements = wl.elements(shape)
+    working_set = wl.working_set_bytes(shape, dtype)
+    fits_llc = working_set <= llc_bytes if llc_bytes else None
     base = {"kernel": wl.name, "dtype": dtype, "shape": [int(d) for d in shape],
             "size_label": size_label(shape), "elements": elements,
-            "bytes_moved": wl.bytes_moved(shape, dtype), "flops": wl.flops(shape)}
+            "bytes_moved": wl.bytes_moved(shape, dtype), "flops": wl.flops(shape),
+            "working_set_bytes": working_set, "fits_llc": fits_llc,
+            "memory_bound": wl.memory_bound}
     targets = [(b, "backend") for b in settings.backends]
     if settings.peers:
         # a device peer (torch.cuda.*) stands beside the backend of its device: the device
@@ -295,11 +317,15 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
     except Exception as exc:
         reference, reference_error = None, _error_text(exc)
 
-    contestants, validation = [], {}
+    contestants, validation, remote = [], {}, {}
     for target, kind in targets:
         reason = _why_not_run(wl, dtype, elements, target, kind, settings, budget)
         if reason:
             finish(target, kind, *reason)
+            continue
+        group = isolation_group(target, kind) if workers is not None else None
+        if group:
+            remote.setdefault(group, []).append((target, kind))
             continue
         status, why, max_err = _validate(case, target, kind, dtype, reference, reference_error)
         if status != "ok":
@@ -321,9 +347,35 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
         contestant = (Contestant(target, queued, number, [], clock=device.clock) if device
                       else Contestant(target, waiting, number, []))
         contestants.append((contestant, kind, first))
+    process = {}
+    for group, members in remote.items():
+        worker = workers.get(group)
+        try:
+            answers = worker.prepare(wl.name, shape, dtype, settings.seed,
+                                     [t for t, _ in members], settings.policy)
+        except Exception as exc:  # noqa: BLE001 - the group's targets fail, the case goes on
+            answers = {t: ("failed", f"the {group} worker: {_error_text(exc)}", None, None,
+                           None) for t, _ in members}
+        for target, kind in members:
+            status, why, max_err, first, number = answers[target]
+            process[target] = group
+            if status != "ok":
+                finish(target, kind, status, why, max_abs_err=max_err, process=group)
+                continue
+            validation[target] = (max_err, why)
+            contestants.append((Contestant(target, lambda: None, number, [],
+                                           clock=RemoteClock(worker, target)), kind, first))
 
-    sample_interleaved([c for c, _, _ in contestants], settings.policy, case.reset,
-                       case.needs_reset)
+    try:
+        sample_interleaved([c for c, _, _ in contestants], settings.policy, case.reset,
+                           case.needs_reset)
+        cold_samples = _sample_cold_regime(wl, contestants, fits_llc, settings, case, flusher)
+    finally:
+        for group in remote:
+            try:
+                workers.get(group).release()
+            except Exception:  # noqa: BLE001 - a dead worker is restarted for the next case
+                workers.discard(group)
     transfers = _device_transfers(case, [c for c, _, _ in contestants if not c.error])
     for c, kind, first in contestants:
         if c.error:
@@ -336,16 +388,36 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
         max_err, note = validation[c.name]
         median = stats["median_s"]
         device = case.device(c.name)
-        placement = ({"inputs": "device" if case.placement(c.name) else "host",
-                      "transfer": transfers.get(device.name)} if device else {})
+        extra = ({"inputs": "device" if case.placement(c.name) else "host",
+                  "transfer": transfers.get(device.name)} if device else {})
+        cold = cold_samples.get(c.name)
+        if cold:
+            extra["cold"] = {"samples_s": cold, "calls_per_sample": 1,
+                             "flush_bytes": flusher.nbytes, "flushed_by": flusher.how,
+                             **summarize(cold, settings.policy.noise_threshold)}
         finish(c.name, kind, "ok", note, samples_s=list(c.samples), calls_per_sample=c.number,
-               first_call_s=first, **stats,
+               first_call_s=first, cache_regime="warm", process=process.get(c.name, "main"),
+               **stats,
                gbps=base["bytes_moved"] / median / 1e9 if median > 0 else 0.0,
                gflops=base["flops"] / median / 1e9 if median > 0 else 0.0,
-               max_abs_err=max_err, timer=c.clock.timer, **placement)
+               max_abs_err=max_err, timer=c.clock.timer, **extra)
         budget.record(wl.name, dtype, c.name, elements, median)
     case.reset()
     return [records[t] for t, _ in targets if t in records]
+
+
+def _sample_cold_regime(wl, contestants, fits_llc, settings, case, flusher) -> dict:
+    """Cold samples of the case's eligible contestants (see :func:`cold_targets`)."""
+    if flusher is None:
+        return {}
+    chosen = cold_targets(wl, [c for c, _, _ in contestants], fits_llc, settings.policy)
+    if not chosen:
+        return {}
+    for c in chosen:
+        if isinstance(c.clock, RemoteClock):
+            c.clock.one_at_a_time()
+    return sample_cold(chosen, settings.policy.cold_samples, flusher, case.reset,
+                       case.needs_reset)
 
 
 def _device_transfers(case, contestants: list[Contestant]) -> dict:
@@ -389,7 +461,7 @@ def run_benchmarks(settings: RunSettings, command: str = "",
     set_threads(settings.threads)
     machine = machine_info(settings.threads, measure=settings.measure_bandwidth)
     machine["environment"] = {name: os.environ.get(name) for name in
-                              (*PROCESS_ENVIRONMENT, "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
+                              ("OMP_WAIT_POLICY", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
                                "NUMBA_THREADING_LAYER")}
     compile_records = []
     if settings.measure_compile:
@@ -400,13 +472,33 @@ def run_benchmarks(settings: RunSettings, command: str = "",
             compile_records += measure_compile(backend, settings.kernels, settings.dtypes)
     steps = plan(settings)
     budget = CallBudget(settings.python_budget_s, settings.call_budget_s)
+    llc = machine.get("caches", {}).get("llc_bytes")
+    flusher = None
+    if settings.cold and llc and any(
+            wl.memory_bound and wl.working_set_bytes(shape, dtype) <= llc
+            for wl, dtype, shape in steps):
+        flusher = CacheFlusher(llc)
     cases = []
-    for i, (wl, dtype, shape) in enumerate(steps):
-        if progress:
-            progress(i, len(steps), f"{wl.name} {dtype} {size_label(shape)}")
-        cases += run_case(wl, shape, dtype, settings, budget)
-        gc.collect()  # large inputs of the case just done go before the next is made
-        pr.release_cuda_memory()
+    workers = Workers(settings.threads) if settings.isolate and settings.peers else None
+    main_settings = process_settings()  # before a dask cluster changes the environment
+    try:
+        for i, (wl, dtype, shape) in enumerate(steps):
+            if progress:
+                progress(i, len(steps), f"{wl.name} {dtype} {size_label(shape)}")
+            cases += run_case(wl, shape, dtype, settings, budget, llc, flusher, workers)
+            gc.collect()  # large inputs of the case just done go before the next is made
+            pr.release_cuda_memory()
+        after = process_settings()  # the threading layer is known once a region ran
+        main_settings["numba_threading_layer"] = (main_settings.get("numba_threading_layer")
+                                                  or after.get("numba_threading_layer"))
+        machine["contestant_settings"] = {"main": main_settings,
+                                          **(workers.settings() if workers else {})}
+        for record in cases:  # each record states the settings its contestant ran under
+            if record.get("process") in machine["contestant_settings"]:
+                record["contestant_settings"] = machine["contestant_settings"][record["process"]]
+    finally:
+        if workers:
+            workers.close()
     if "dask" in settings.backends and not backend_problem("dask"):
         machine["dask_cluster"] = dask_cluster()
     if settings.measure_bandwidth and "bandwidth" in machine:

@@ -2,9 +2,18 @@
 
 * The first call of every target is timed on its own (``first_call_s``) and never enters the
   steady state: for numba it holds the JIT compile or the cache load, for torch its lazy set-up.
-* A sample is the mean of ``number`` back-to-back calls, ``number`` chosen so that one sample
-  lasts about :attr:`TimingPolicy.target_sample_s` (timer resolution and loop overhead vanish);
-  calls that mutate their inputs and need a reset are timed one per sample, reset in between.
+* A sample is the mean of ``number`` back-to-back calls, ``number`` calibrated as pyperf and
+  timeit do (doubled until ``number`` calls last :attr:`TimingPolicy.target_sample_s`, 10 ms as
+  asv's ``sample_time``): a sample of a few fast calls is at the mercy of one scheduler tick or
+  one wake-up of a sleeping thread, one of 10 ms averages them out. Calls that mutate their
+  inputs and need a reset are timed one per sample, reset in between.
+* The garbage collector is off while a case is sampled (as in timeit and pyperf), so that a
+  collection triggered by one target's allocations is not charged to whichever call runs next;
+  it is collected before sampling starts and switched back on after.
+* The process is not pinned to CPUs: the runner's threads are the libraries' own, over every CPU
+  the process may use; its size (``usable_cpus``, from ``os.sched_getaffinity``) is recorded with the machine.
+* Outliers are kept: every sample is stored, and every figure is a median, quartile or rank
+  statistic, which a few interrupted samples do not move (see :mod:`kernbench.bench.stats`).
 * Targets of one case (the backends and peers, same kernel, size and dtype) are sampled
   round-robin, one sample each per round, so that a slow drift of the machine (another job,
   thermal state, frequency) hits all of them alike instead of whichever ran last.
@@ -22,12 +31,21 @@
   without a wait between them, so the figure is the device's time for the work, not the
   host's round trips; its first call is still timed on the host, waiting for the device.
 
+* Cache regime: the samples above are *warm*: repeated calls on the same arrays, which stay
+  in the caches when they fit. A memory-bound kernel whose working set fits in the last-level
+  cache is also sampled *cold* (:func:`sample_cold`): before each single timed call a buffer
+  twice the last-level cache is written on every thread (:class:`CacheFlusher`), outside the
+  timed region, so the call finds its arrays in DRAM, as it would with other work between
+  calls. The threads are the operating system's to place, so a core's private cache may keep a
+  small part of a small working set.
+
 Compile time of the JIT backends is measured apart, in fresh subprocesses: see
 :mod:`kernbench.bench.compile_probe`.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections.abc import Callable
@@ -41,19 +59,21 @@ class TimingPolicy:
     min_samples: int = 5
     max_samples: int = 60
     min_total_s: float = 0.2  # per target: at least this much measured time
-    target_sample_s: float = 2e-3  # one sample lasts about this long (batching fast calls)
+    target_sample_s: float = 1e-2  # one sample lasts about this long (batching fast calls)
     max_calls_per_sample: int = 10_000
     case_budget_s: float = 8.0  # all targets of one case together
     noisy_samples: int = 15  # a noisy target keeps sampling up to this many samples
     noise_threshold: float = 0.10  # IQR / median above this flags a case as noisy
     call_timeout_s: float = 30.0  # a first call slower than this is recorded as a timeout
+    cold_samples: int = 10  # samples with flushed caches, per target of a cold case
+    cold_max_call_s: float = 0.02  # targets slower than this per call are not sampled cold
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 QUICK_POLICY = TimingPolicy(min_samples=5, max_samples=30, min_total_s=0.05, case_budget_s=3.0,
-                            noisy_samples=5)  # quick: no extra samples for noise
+                            noisy_samples=5, cold_samples=7)  # quick: no extra samples for noise
 FULL_POLICY = TimingPolicy()
 
 
@@ -171,7 +191,25 @@ def warm_up(fn: Callable[[], object], policy: TimingPolicy, needs_reset: bool,
         raise TimeoutError(f"first call took {first:.1f} s > {policy.call_timeout_s:.0f} s")
     reset()
     estimate = time_once(fn)
-    return first, estimate, calls_per_sample(estimate, policy, needs_reset)
+    if needs_reset or estimate >= policy.target_sample_s:
+        return first, estimate, 1
+    return first, estimate, calibrate_number(fn, policy)
+
+
+def calibrate_number(fn: Callable[[], object], policy: TimingPolicy) -> int:
+    """Calls per sample: doubled until that many back-to-back calls last ``target_sample_s``
+    (pyperf's and timeit's calibration), then scaled to it; at most ``max_calls_per_sample``."""
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= policy.target_sample_s or number >= policy.max_calls_per_sample:
+            break
+        number *= 2
+    per_call = elapsed / number
+    return max(1, calls_per_sample(per_call, policy, needs_reset=False))
 
 
 def sample_interleaved(contestants: list[Contestant], policy: TimingPolicy,
@@ -193,13 +231,87 @@ def sample_interleaved(contestants: list[Contestant], policy: TimingPolicy,
             return True
         return bool(c.samples) and elapsed > 2 * policy.case_budget_s
 
-    active = [c for c in contestants]
-    while active:
-        for c in active:
-            if needs_reset:
-                reset()
-            try:
-                c.samples.append(c.clock.time_calls(c.fn, c.number))
-            except Exception as exc:  # one target failing must not stop the others
-                c.error = f"{type(exc).__name__}: {exc}"
-        active = [c for c in active if c.error is None and not satisfied(c)]
+    active = list(contestants)
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        while active:
+            for c in active:
+                if needs_reset:
+                    reset()
+                try:
+                    c.samples.append(c.clock.time_calls(c.fn, c.number))
+                except Exception as exc:  # one target failing must not stop the others
+                    c.error = f"{type(exc).__name__}: {exc}"
+            active = [c for c in active if c.error is None and not satisfied(c)]
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# ---------------------------------------------------------------------------- cold caches
+
+def _parallel_increment():
+    """A numba loop that increments a byte buffer on every thread (None without numba)."""
+    try:
+        import numba
+    except ImportError:
+        return None
+
+    @numba.njit(parallel=True, cache=True)
+    def increment(buffer):
+        for i in numba.prange(buffer.size):
+            buffer[i] += 1
+
+    return increment
+
+
+class CacheFlusher:
+    """Evicts a working set from the caches by writing a buffer ``factor`` times the
+    last-level cache (every line of it, read and written back), outside any timed region.
+
+    The buffer is written by numba's threads where numba is installed, so that every core's
+    private L1 and L2 are swept along with the shared last-level cache (a single thread would
+    leave the other cores' L2 holding part of a small working set); else by NumPy on one thread.
+    """
+
+    def __init__(self, llc_bytes: int, factor: int = 2):
+        self.nbytes = int(llc_bytes) * factor
+        self._buffer = np.zeros(self.nbytes, dtype=np.uint8)
+        self._increment = _parallel_increment()
+        self.how = "numba threads" if self._increment else "numpy, one thread"
+
+    def __call__(self) -> None:
+        if self._increment is not None:
+            self._increment(self._buffer)
+        else:
+            np.add(self._buffer, 1, out=self._buffer)
+
+
+def sample_cold(contestants: list[Contestant], samples: int, flush: Callable[[], None],
+                reset: Callable[[], None], needs_reset: bool) -> dict:
+    """One call per sample with the caches flushed before it, round-robin over the contestants
+    (their warm ``samples`` untouched); return ``{name: [seconds, ...]}``. The flush and the
+    reset are outside the timed region; a contestant that raises keeps what it had."""
+    cold: dict = {c.name: [] for c in contestants}
+    failed: set = set()
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(samples):
+            for c in contestants:
+                if c.name in failed:
+                    continue
+                if needs_reset:
+                    reset()
+                flush()
+                try:
+                    cold[c.name].append(c.clock.time_calls(c.fn, 1))
+                except Exception:  # noqa: BLE001 - the warm record stands; cold is left short
+                    failed.add(c.name)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return cold

@@ -411,6 +411,16 @@ class Workload:
     extra_sizes: tuple[Shape, ...] = field(default=())  # shapes every preset adds to the sweep
     cost_proxy: str | None = None  # a workload with the same per-element cost and a sweep
     notes: str = ""
+    #: distinct arrays a call touches per element, in units of the dtype's size (an array read
+    #: and written counts once); None: bytes_per_element (every array read or written once)
+    footprint_per_element: float | None = None
+    #: log, exp or cos evaluations per element: 0 marks a memory-bound kernel (held against
+    #: the bandwidth); above 0 the kernel is also held against the measured log/exp rate
+    transcendentals_per_element: float = 0.0
+
+    @property
+    def memory_bound(self) -> bool:
+        return self.transcendentals_per_element == 0
 
     def shape_for(self, elements: int) -> Shape:
         return SHAPE_MAPS[self.layout](elements)
@@ -436,6 +446,13 @@ class Workload:
     def bytes_moved(self, size: Shape, dtype) -> int:
         itemsize = self.fixed_itemsize or np.dtype(dtype).itemsize
         return int(round(self.elements(size) * self.bytes_per_element * itemsize))
+
+    def working_set_bytes(self, size: Shape, dtype) -> int:
+        """Bytes of the distinct arrays one call touches: what must fit in a cache for repeated
+        calls to run from it."""
+        itemsize = self.fixed_itemsize or np.dtype(dtype).itemsize
+        per_element = self.footprint_per_element or self.bytes_per_element
+        return int(round(self.elements(size) * per_element * itemsize))
 
     def flops(self, size: Shape) -> int:
         return int(round(self.elements(size) * self.flops_per_element))
@@ -624,81 +641,87 @@ _TORCH_CLIP = ("torch.for-loop", "torch.foreach")
 _RECORDS = [
     Workload("sgd_step", "SGD step with momentum 0.9 on one tensor", "vector", _build_sgd,
              bytes_per_element=5, flops_per_element=4, peers=_TORCH_OPT,
-             mutates=("param", "momentum_buffer")),
+             mutates=("param", "momentum_buffer"), footprint_per_element=3),
     Workload("adam_step", "Adam step on one tensor", "vector", _build_adam(False),
              bytes_per_element=7, flops_per_element=12, peers=_TORCH_ADAM,
-             mutates=("param", "exp_avg", "exp_avg_sq")),
+             mutates=("param", "exp_avg", "exp_avg_sq"), footprint_per_element=4),
     Workload("adamw_step", "AdamW step (weight decay 1e-2) on one tensor", "vector",
              _build_adam(True), bytes_per_element=7, flops_per_element=13, peers=_TORCH_ADAM,
-             mutates=("param", "exp_avg", "exp_avg_sq")),
+             mutates=("param", "exp_avg", "exp_avg_sq"), footprint_per_element=4),
     Workload("adam_model", f"Adam step over {len(MODEL_SHAPES)} tensors of a GPT-like model "
              f"({MODEL_ELEMENTS / 1e6:.1f}M params)", "model", _build_adam_model,
              bytes_per_element=7, flops_per_element=12, peers=_TORCH_ADAM,
              mutates=("params", "exp_avg", "exp_avg_sq"), cost_proxy="adam_step",
-             notes="one fixed size; per-tensor overhead shows"),
+             notes="one fixed size; per-tensor overhead shows", footprint_per_element=4),
     Workload("clip_grad_norm", "global-norm gradient clipping (norm, then scale in place)",
              "vector", _build_clip, bytes_per_element=3, flops_per_element=3, peers=_TORCH_CLIP,
-             mutates=("grads",), reset_between_repeats=True),
+             mutates=("grads",), reset_between_repeats=True, footprint_per_element=1),
     Workload("entropy", "Shannon entropy of a 1-D distribution", "vector",
              _function_case(info.entropy, _one_p,
                             {"torch.entr": _torch_entr_sum, "scipy.stats": _scipy_entropy}),
-             bytes_per_element=1, flops_per_element=4, peers=("torch.entr", "scipy.stats")),
+             bytes_per_element=1, flops_per_element=4, peers=("torch.entr", "scipy.stats"),
+             transcendentals_per_element=1),
     Workload("cross_entropy", "cross-entropy H(p, q) of two 1-D distributions", "vector",
              _function_case(info.cross_entropy, _p_and_q), bytes_per_element=2,
-             flops_per_element=5),
+             flops_per_element=5, transcendentals_per_element=1),
     Workload("kl_divergence", "KL(p || q) of two 1-D distributions", "vector",
              _function_case(info.kl_divergence, _p_and_q,
                             {"scipy.rel_entr": _scipy_rel_entr_sum, "scipy.stats": _scipy_kl}),
-             bytes_per_element=2, flops_per_element=6, peers=("scipy.rel_entr", "scipy.stats")),
+             bytes_per_element=2, flops_per_element=6, peers=("scipy.rel_entr", "scipy.stats"),
+             transcendentals_per_element=1),
     Workload("js_divergence", "Jensen-Shannon divergence of two 1-D distributions", "vector",
              _function_case(info.js_divergence, _p_and_q, {"scipy.spatial": _scipy_js}),
              bytes_per_element=4, flops_per_element=14, peers=("scipy.spatial",),
-             notes="two passes (sums, then terms): 4 reads per element"),
+             notes="two passes (sums, then terms): 4 reads per element",
+             footprint_per_element=2, transcendentals_per_element=2),
     Workload("mutual_information", "I(X;Y) of an n x n joint table", "joint",
              _function_case(info.mutual_information, _joint), bytes_per_element=1,
-             flops_per_element=5),
+             flops_per_element=5, transcendentals_per_element=1),
     Workload("conditional_entropy", "H(Y|X) of an n x n joint table", "joint",
              _function_case(info.conditional_entropy, _joint), bytes_per_element=1,
-             flops_per_element=4),
+             flops_per_element=4, transcendentals_per_element=1),
     Workload("softmax", "softmax over the last axis of (N, V) logits", "logits",
              _function_case(info.softmax, _logits,
                             {"torch.softmax": _torch_rowwise("softmax"),
                              "scipy.special": _scipy_rowwise("softmax")}),
              bytes_per_element=2, flops_per_element=5, peers=("torch.softmax", "scipy.special"),
-             extra_sizes=(GPT2_LOGITS,)),
+             extra_sizes=(GPT2_LOGITS,), transcendentals_per_element=1),
     Workload("log_softmax", "log-softmax over the last axis of (N, V) logits", "logits",
              _function_case(info.log_softmax, _logits,
                             {"torch.log_softmax": _torch_rowwise("log_softmax"),
                              "scipy.special": _scipy_rowwise("log_softmax")}),
              bytes_per_element=2, flops_per_element=4,
-             peers=("torch.log_softmax", "scipy.special"), extra_sizes=(GPT2_LOGITS,)),
+             peers=("torch.log_softmax", "scipy.special"), extra_sizes=(GPT2_LOGITS,),
+             transcendentals_per_element=1),
     Workload("cross_entropy_logits", "mean cross-entropy of (N, V) logits against targets",
              "logits", _function_case(info.cross_entropy_logits, _logits_targets,
                                       {"torch.cross_entropy": _torch_cross_entropy(False),
                                        "torch.cuda.cross_entropy": _torch_cross_entropy(False)}),
              bytes_per_element=1, flops_per_element=3,
              peers=("torch.cross_entropy", "torch.cuda.cross_entropy"),
-             extra_sizes=(GPT2_LOGITS,)),
+             extra_sizes=(GPT2_LOGITS,), transcendentals_per_element=1),
     Workload("perplexity", "exp of the mean cross-entropy of (N, V) logits", "logits",
              _function_case(info.perplexity, _logits_targets,
                             {"torch.cross_entropy": _torch_cross_entropy(True),
                              "torch.cuda.cross_entropy": _torch_cross_entropy(True)}),
              bytes_per_element=1, flops_per_element=3,
              peers=("torch.cross_entropy", "torch.cuda.cross_entropy"),
-             extra_sizes=(GPT2_LOGITS,)),
+             extra_sizes=(GPT2_LOGITS,), transcendentals_per_element=1),
     Workload("gaussian_kl", "KL between two Gaussians, elementwise", "vector",
              _function_case(info.gaussian_kl, _gaussians,
                             {"torch.distributions": _torch_gaussian_kl}),
-             bytes_per_element=5, flops_per_element=10, peers=("torch.distributions",)),
+             bytes_per_element=5, flops_per_element=10, peers=("torch.distributions",),
+             transcendentals_per_element=1),
     Workload("gaussian_entropy", "differential entropy of a Gaussian, elementwise", "vector",
              _function_case(info.gaussian_entropy, _sigma,
                             {"torch.distributions": _torch_gaussian_entropy}),
-             bytes_per_element=2, flops_per_element=2, peers=("torch.distributions",)),
+             bytes_per_element=2, flops_per_element=2, peers=("torch.distributions",),
+             transcendentals_per_element=1),
     Workload("cosine_schedule", "cosine learning rate for a vector of steps", "vector",
              _function_case(optim.cosine_schedule, _steps, device_inputs=False),
              bytes_per_element=2,
              flops_per_element=6, dtypes=("float64",), fixed_itemsize=8,
-             notes="host-side schedule: float64 only"),
+             notes="host-side schedule: float64 only", transcendentals_per_element=1),
 ]
 
 #: Every workload by name, in the order reports list them.
