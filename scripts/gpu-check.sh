@@ -8,8 +8,9 @@
 #   scripts/gpu-check.sh OUTDIR
 #
 # OUTDIR receives nvidia-smi.txt, tests.log, run.log, results.json, and README.md with the
-# report's plots. Exit status: 0 when the tests passed and the report was written; 3 when no
-# GPU is visible; otherwise the first failing step's status.
+# report's plots. Exit status: 0 when the tests passed and the report was written; 4 when no
+# GPU is visible (kernbench run itself exits 3 when a case failed); otherwise the first failing
+# step's status.
 set -uo pipefail
 if [ $# -ne 1 ]; then
   echo "usage: scripts/gpu-check.sh OUTDIR" >&2
@@ -23,7 +24,7 @@ PYTHON=${PYTHON:-python}
 
 if ! "$PYTHON" -c "import sys; from numba import cuda; sys.exit(not cuda.is_available())"; then
   echo "gpu-check: numba sees no CUDA GPU here" >&2
-  exit 3
+  exit 4
 fi
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 
