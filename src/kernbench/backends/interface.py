@@ -16,13 +16,18 @@ Conventions shared by all kernels
 * Scalars arrive as Python floats computed in float64 on the host; a backend casts them to the
   array dtype before its inner loop (a float64 scalar in a float32 loop halves the SIMD width).
 * Reductions accumulate in float64 and return float64; the public layer casts to the input dtype.
-* Optimizer steps compute in the parameter's dtype, as torch does: for float32 params every
-  operation (each multiply, add, divide and sqrt of the update) is rounded to float32, scalars
-  included (cast once, before the loop), and overflow follows float32 (a grad near 3.4e38 makes
-  ``g*g`` and the second moment inf, so ``m / (sqrt(v) + eps)`` is 0 and the param does not
-  move). No backend may compute a float32 step in float64 and round only at the store, nor
-  contract a multiply and an add into one fused multiply-add (a different rounding, and no
-  overflow of the product).
+* Optimizer steps compute in the parameter's dtype, as torch's float32 tensors do: for float32
+  params every operation of the update formulas (SPEC.md, evaluated left to right, so
+  ``(1-b2)*g*g`` is ``((1-b2)*g)*g`` as in torch's addcmul) is rounded to float32, scalars
+  included (cast once, before the loop), and overflow follows float32: a grad near 3.4e38 makes
+  the second moment inf, so ``m / (sqrt(v) + eps)`` is 0 and the param does not move. No
+  backend computes a float32 step in float64 rounding only at the store. Torch's own CPU
+  kernels fuse some operations (a multiply-add in ``add(x, alpha=a)``, ``lerp`` for m), so they
+  agree with these formulas within the tolerances and on inf and NaN positions, except where
+  ``m + (1-b1)*(g - m)`` overflows and ``b1*m + (1-b1)*g`` does not (g and m of opposite signs
+  near the float32 limit: torch gives NaN there). On a GPU, NVVM contracts the cuda kernels'
+  multiply-adds into FMAs (numba-cuda offers no switch): an ulp of rounding, and with lr > 1
+  ``p - lr*g`` may stay finite where the unfused product overflows; the simulator does not fuse.
 * Information kernels return values in nats (natural log); the public layer applies ``base``.
 
 Reductions normalize in the same pass that sums (``p / sum p`` is never materialized), with
@@ -41,7 +46,7 @@ Overflow-safe second pass. For float64 data near the top of the range (entries o
 about 1e305) the products above (S log S, x log x, p log q, p log(p/q)) can overflow although the
 row is valid. A valid row (status OK) whose value from these forms is not finite (before any
 clamp) is computed once more, in a second pass over its normalized entries, with the same forms
-at S = 1 (``log 1 = 0``), so nothing can overflow and nothing cancels:
+at S = 1 (``log 1 = 0``), so nothing can overflow:
 
 * entropy:        xn = x / S;  A' = sum_{xn>0} xn log xn;       H = max(0 - A', 0)
 * cross-entropy:  pn = p / Sp; B' = sum_{p>0} pn (log q - log Sq) (q=0 -> -inf);  CE = 0 - B'
