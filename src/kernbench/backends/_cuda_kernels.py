@@ -288,6 +288,7 @@ def rows_partials(p, q, sums, mode, nch, ch, part):
     * MODE_JS_TERMS: 0, 0, sum pn log(pn/m) [pn>0] + qn log(qn/m) [qn>0], 0, 0
       with pn = p / sums[r, 0], qn = q / sums[r, 1], m = pn/2 + qn/2
     * MODE_ENTROPY_SCALED: S, A' = sum_{xn>0} xn log xn with xn = p / sums[r, 0], negatives
+      (sums[r, 1] unused)
     * MODE_CE_SCALED:  0, 0, B' = sum_{p>0} pn (log q - log Sq) (q=0: -inf), 0, 0
     * MODE_KL_SCALED:  0, 0, C' = sum_{p>0} pn ((log p - log Sp) - (log q - log Sq)) (q=0:
       +inf), 0, 0, with pn = p / Sp, Sp = sums[r, 0], Sq = sums[r, 1]
@@ -310,7 +311,7 @@ def rows_partials(p, q, sums, mode, nch, ch, part):
         s4 = float64(0.0)
         if mode >= MODE_JS_TERMS:
             sp = sums[r, 0]
-            sq = sums[r, 1]
+            sq = float64(1.0) if mode == MODE_ENTROPY_SCALED else sums[r, 1]
             if not (sp > 0.0 and sq > 0.0):  # a row not asked for (an invalid one for JS)
                 a1 = a0
         else:

@@ -1397,7 +1397,7 @@ def _gaussian_entropy_scalar(sigma):
     return _cast_like(sigma, _HALF_LOG_2PI_E) + _log_native(sigma)
 
 
-_gaussian_kl_elem = _linked(**_OPTS)(_gaussian_kl_scalar)
+_gaussian_kl_elem = njit(inline="always", **_OPTS)(_gaussian_kl_scalar)
 _gaussian_entropy_elem = _linked(**_OPTS)(_gaussian_entropy_scalar)
 
 

@@ -631,17 +631,15 @@ class CudaBackend(Backend):
         return self._second_pass(k.MODE_ENTROPY_SCALED, d, d, values, status, tot)
 
     def _second_pass(self, mode, dp, dq, values, status, tot):
-        """Host (values, status), the rows whose first value overflowed (valid, not finite)
-        computed again by the contract's second pass in ``mode``, with their sums from ``tot``."""
+        """Host (values, status), the rows whose first value is not finite while valid (an
+        overflow, or a true +inf of CE and KL) computed again by the contract's second pass in
+        ``mode``. The first pass's totals (S or Sp, Sq first) serve as its sums on the device,
+        so nothing is copied in; every row is computed again, and the others are not used."""
+        d_status = status
         values, status = self._host_rows(values, status)
         redo = (status == self._k.STATUS_OK) & ~np.isfinite(values)
         if redo.any():
-            t = tot.copy_to_host()
-            sums = np.full((values.size, 2), np.nan)
-            sums[redo, 0] = t[redo, 0]
-            sums[redo, 1] = 1.0 if mode == self._k.MODE_ENTROPY_SCALED else t[redo, 1]
-            again, _, _ = self._rows(mode, dp, dq, sums=cuda.to_device(sums),
-                                     status=cuda.to_device(status))
+            again, _, _ = self._rows(mode, dp, dq, sums=tot, status=d_status)
             values[redo] = again.copy_to_host()[redo]
         return values, status
 

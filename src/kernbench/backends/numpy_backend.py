@@ -64,9 +64,13 @@ def _sum_xlogy(x: np.ndarray, y: np.ndarray, mask: np.ndarray, buf: np.ndarray) 
         return np.add.reduce(buf, axis=1, dtype=np.float64, where=mask)
 
 
-def _redo(values: np.ndarray, status: np.ndarray) -> np.ndarray:
-    """Rows of the second, overflow-safe pass: valid, with a first value that is not finite."""
-    return (status == STATUS_OK) & ~np.isfinite(values)
+def _redo(values: np.ndarray, status: np.ndarray):
+    """Rows of the second, overflow-safe pass (valid, with a first value that is not finite),
+    or None when there are none (one isfinite pass over the values on ordinary input)."""
+    if np.isfinite(values).all():
+        return None
+    redo = (status == STATUS_OK) & ~np.isfinite(values)
+    return redo if redo.any() else None
 
 
 def _scaled_xlogx(x: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -204,7 +208,7 @@ class NumpyBackend(Backend):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             h = (s * np.log(s) - a) / s
         redo = _redo(h, status)
-        if redo.any():
+        if redo is not None:
             h[redo] = 0.0 - _scaled_xlogx(p[redo], s[redo])
         return np.maximum(h, 0.0), status
 
@@ -221,7 +225,7 @@ class NumpyBackend(Backend):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ce = (sp * np.log(sq) - b) / sp
         redo = _redo(ce, status)
-        if redo.any():
+        if redo is not None:
             ce[redo] = 0.0 - _scaled_pq(p[redo], q[redo], sp[redo], sq[redo], False)
         return ce, status
 
@@ -236,7 +240,7 @@ class NumpyBackend(Backend):
             c = _sum_xlogy(p, ratio, p > 0, ratio)
             kl = c / sp + (np.log(sq) - np.log(sp))
         redo = _redo(kl, status)
-        if redo.any():
+        if redo is not None:
             kl[redo] = _scaled_pq(p[redo], q[redo], sp[redo], sq[redo], True)
         return np.maximum(kl, 0.0), status
 
