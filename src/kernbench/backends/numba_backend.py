@@ -8,7 +8,6 @@ by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels`.
 from __future__ import annotations
 
 import math
-
 import weakref
 
 import numba
