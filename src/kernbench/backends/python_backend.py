@@ -88,9 +88,8 @@ def _step_numbers(dtype):
     floats raise, so the loop needs no guard there.
     """
     if dtype == np.float64:
-        return (lambda view: view.item), (lambda value: float(value)), math.sqrt
-    f32 = dtype.type
-    return (lambda view: view.__getitem__), (lambda value: f32(value)), np.sqrt
+        return (lambda view: view.item), float, math.sqrt
+    return (lambda view: view.__getitem__), dtype.type, np.sqrt
 
 
 def _scaled_xlogx(xs, s: float) -> float:
