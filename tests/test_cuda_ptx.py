@@ -72,7 +72,7 @@ SIGNATURES = {
     "rows_finish": lambda dt: (types.Array(f64, 3, "C"), i64, _mat(f64), _vec(f64),
                                _vec(types.int8)),
     "column_sums": lambda dt, lay="C": (_mat(dt, lay), _vec(f64)),
-    "joint_finish": lambda dt: (_mat(f64), _vec(f64), _vec(f64)),
+    "joint_finish": lambda dt: (_mat(f64), _vec(f64), f64, _vec(f64)),
     "softmax_kernel": lambda dt, lay="C": (_mat(dt, lay), f64, boolean, _mat(dt)),
     "ce_logits_kernel": lambda dt, lay="C": (_mat(dt, lay), _vec(i64, "A" if lay == "A" else "C"),
                                              i64, f64, _vec(f64)),

@@ -72,6 +72,10 @@ MODE_CE = 1
 MODE_KL = 2
 MODE_JS_SUMS = 3
 MODE_JS_TERMS = 4
+# The contract's second, overflow-safe pass, for rows whose first value overflowed.
+MODE_ENTROPY_SCALED = 5
+MODE_CE_SCALED = 6
+MODE_KL_SCALED = 7
 
 STATUS_OK = 0
 STATUS_P_INVALID = 1
@@ -283,6 +287,13 @@ def rows_partials(p, q, sums, mode, nch, ch, part):
     * MODE_JS_SUMS:  Sp, Sq, 0, neg p, neg q
     * MODE_JS_TERMS: 0, 0, sum pn log(pn/m) [pn>0] + qn log(qn/m) [qn>0], 0, 0
       with pn = p / sums[r, 0], qn = q / sums[r, 1], m = pn/2 + qn/2
+    * MODE_ENTROPY_SCALED: S, A' = sum_{xn>0} xn log xn with xn = p / sums[r, 0], negatives
+      (sums[r, 1] unused)
+    * MODE_CE_SCALED:  0, 0, B' = sum_{p>0} pn (log q - log Sq) (q=0: -inf), 0, 0
+    * MODE_KL_SCALED:  0, 0, C' = sum_{p>0} pn ((log p - log Sp) - (log q - log Sq)) (q=0:
+      +inf), 0, 0, with pn = p / Sp, Sp = sums[r, 0], Sq = sums[r, 1]
+
+    The modes JS_TERMS and *_SCALED skip the rows whose sums are not both > 0 (nan: not asked).
     """
     sh = cuda.shared.array(0, dtype=float64)  # SHARED_ROWS bytes: NQ rows of BLOCK
     tid = cuda.threadIdx.x
@@ -298,14 +309,16 @@ def rows_partials(p, q, sums, mode, nch, ch, part):
         s2 = float64(0.0)
         s3 = float64(0.0)
         s4 = float64(0.0)
-        if mode == MODE_JS_TERMS:
+        if mode >= MODE_JS_TERMS:
             sp = sums[r, 0]
-            sq = sums[r, 1]
-            if not (sp > 0.0 and sq > 0.0):  # an invalid row: its status already says so
+            sq = float64(1.0) if mode == MODE_ENTROPY_SCALED else sums[r, 1]
+            if not (sp > 0.0 and sq > 0.0):  # a row not asked for (an invalid one for JS)
                 a1 = a0
         else:
             sp = float64(1.0)
             sq = float64(1.0)
+        lsp = _log(sp)
+        lsq = _log(sq)
         for j in range(a0 + tid, a1, BLOCK):
             pv = float64(p[r, j])
             if mode == MODE_ENTROPY:
@@ -314,6 +327,24 @@ def rows_partials(p, q, sums, mode, nch, ch, part):
                     s1 += pv * _log(pv)
                 if pv < 0.0:
                     s2 += 1.0
+            elif mode == MODE_ENTROPY_SCALED:
+                s0 += pv
+                xn = pv / sp
+                if xn > 0.0:
+                    s1 += xn * _log(xn)
+                if pv < 0.0:
+                    s2 += 1.0
+            elif mode == MODE_CE_SCALED or mode == MODE_KL_SCALED:
+                if pv > 0.0:
+                    qv = float64(q[r, j])
+                    if qv == 0.0:
+                        s2 += _INF if mode == MODE_KL_SCALED else -_INF
+                    else:
+                        lq = _log(qv) - lsq
+                        if mode == MODE_KL_SCALED:
+                            s2 += (pv / sp) * ((_log(pv) - lsp) - lq)
+                        else:
+                            s2 += (pv / sp) * lq
             elif mode == MODE_JS_TERMS:
                 qv = float64(q[r, j])
                 pn = pv / sp
@@ -379,8 +410,18 @@ def rows_finish(part, mode, tot, values, status):
             st = _status(a2, a0, STATUS_P_INVALID, STATUS_P_ZERO_SUM)
             if st == STATUS_OK:
                 val = (a0 * _log(a0) - a1) / a0
-                if not val > 0.0:
-                    val = 0.0 if val == val else val
+                if val <= 0.0 and val > -_INF:  # nan and -inf (an overflow) come through
+                    val = 0.0
+        elif mode >= MODE_ENTROPY_SCALED:  # second pass of rows already found valid
+            st = status[r]
+            if mode == MODE_ENTROPY_SCALED:
+                val = 0.0 - a1
+            elif mode == MODE_CE_SCALED:
+                val = 0.0 - a2
+            else:
+                val = a2
+            if mode != MODE_CE_SCALED and val < 0.0:
+                val = 0.0
         elif mode == MODE_JS_TERMS:
             st = status[r]
             if st == STATUS_OK:
@@ -398,9 +439,9 @@ def rows_finish(part, mode, tot, values, status):
                     val = (a0 * _log(a1) - a2) / a0
                 elif mode == MODE_KL:
                     val = a2 / a0 + (_log(a1) - _log(a0))
-                    if val < 0.0:
+                    if val < 0.0 and val > -_INF:  # -inf, an overflow, comes through
                         val = 0.0
-        if mode != MODE_JS_TERMS:
+        if mode < MODE_JS_TERMS:
             status[r] = st
         values[r] = val
 
@@ -418,9 +459,13 @@ def column_sums(x, col):
 
 
 @cuda.jit(cache=True)
-def joint_finish(tot, col, out):
+def joint_finish(tot, col, scale, out):
     """One block: out = (S, A, R, C, negatives) of a table from its row totals ``tot`` (see
     rows_finish, MODE_ENTROPY: S_r, A_r, negatives_r) and its column sums ``col``.
+
+    ``scale`` is 1 for the first pass. The second, overflow-safe pass gives S as ``scale``
+    and the totals of MODE_ENTROPY_SCALED (S_r, A'_r): out is then (S, A', R', C', negatives),
+    R' and C' over r / S and c / S.
 
     A and R go through the same tree in the same order, so a diagonal table (A_r == r log r
     in every row) gives R - A == 0 exactly.
@@ -433,14 +478,14 @@ def joint_finish(tot, col, out):
     s3 = float64(0.0)
     s4 = float64(0.0)
     for r in range(tid, tot.shape[0], BLOCK):
-        sr = tot[r, 0]
-        s0 += sr
+        s0 += tot[r, 0]
         s1 += tot[r, 1]
+        sr = tot[r, 0] / scale
         if sr > 0.0:
             s2 += sr * _log(sr)
         s4 += tot[r, 2]
     for j in range(tid, col.size, BLOCK):
-        cj = col[j]
+        cj = col[j] / scale
         if cj > 0.0:
             s3 += cj * _log(cj)
     sh[tid] = s0
@@ -585,8 +630,10 @@ def gaussian_kl_kernel(mu1, s1, mu2, s2, out):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         a = float64(s1[i])
         b = float64(s2[i])
-        d = float64(mu1[i]) - float64(mu2[i])
-        out[i] = _log(b / a) + (a * a + d * d) / (2.0 * (b * b)) - 0.5
+        r = a / b
+        t = (float64(mu1[i]) - float64(mu2[i])) / b
+        # log s2 - log s1 and squared quotients: nothing overflows (contract)
+        out[i] = ((_log(b) - _log(a)) + (r * r + t * t) / 2.0) - 0.5
 
 
 @cuda.jit(cache=True)

@@ -225,6 +225,35 @@ def _js_term_parts(p, q, sums, out):
             out[r, 0, 0] = np.nan
 
 
+@njit(**_OPTS)
+def _entropy_scaled_parts(x, sums, out):
+    for r in range(x.shape[0]):
+        s = sums[r, 0]
+        out[r, 0, 0] = K._xlogx_scaled_span(x[r], s) if s == s else 0.0
+
+
+@njit(**_OPTS)
+def _pq_scaled_parts(p, q, sums, kl, out):
+    for r in range(p.shape[0]):
+        sp = sums[r, 0]
+        sq = sums[r, 1]
+        out[r, 0, 0] = K._pq_scaled_span(p[r], q[r], sp, sq, kl) if sp == sp else 0.0
+
+
+def entropy_scaled_part(x, sums):
+    """The contract's second pass (A') of a block, for the rows whose sums are not nan."""
+    out = np.empty((x.shape[0], 1, 1))
+    _entropy_scaled_parts(x, sums, out)
+    return out
+
+
+def pq_scaled_part(p, q, sums, kl):
+    """The contract's second pass (B' or C') of a block, for the rows whose sums are not nan."""
+    out = np.empty((p.shape[0], 1, 1))
+    _pq_scaled_parts(p, q, sums, bool(kl), out)
+    return out
+
+
 def entropy_part(x):
     out = np.empty((x.shape[0], 1, 3))
     _entropy_parts(x, out)
@@ -322,6 +351,23 @@ def joint_combine(*parts):
 @njit(**_OPTS)
 def xlogx_sum(v):
     return K._entropy_span(v)[1]
+
+
+@njit(**_OPTS)
+def _joint_scaled(x, s):
+    return K._joint_scaled_rows(x, s)
+
+
+def joint_scaled_part(x, s):
+    """(A', R') of a block of whole rows: the contract's second pass of a joint table."""
+    if not x.shape[0]:
+        return np.zeros(2)
+    return np.array(_joint_scaled(x, float(s)))
+
+
+@njit(**_OPTS)
+def xlogx_scaled_sum(v, s):
+    return K._xlogx_scaled_span(v, s)
 
 
 # ---------------------------------------------------------------------------- row-wise kernels

@@ -818,8 +818,44 @@ def _status(neg, total):
 
 @_linked(**_OPTS)
 def _clamp0(x):
-    """max(x, 0) that lets nan through: a clamp must never turn a nan into a number."""
-    return 0.0 if x < 0.0 else x
+    """max(x, 0) of a finite x; nan and -inf come through: a clamp must never turn a nan into a
+    number, and a non-finite first-pass value is an overflow that the caller computes again
+    (the contract's second pass)."""
+    return 0.0 if -_INF < x < 0.0 else x
+
+
+@_linked(**_OPTS)
+def _xlogx_scaled_span(x, s):
+    """sum of xn log xn over the span's xn = x / s > 0 (the contract's A', second pass).
+
+    Sequential, without reassociation: the second pass runs only for rows whose first pass
+    overflowed, and a fixed order keeps a diagonal table's R' - A' exactly 0.
+    """
+    a = 0.0
+    for j in range(x.size):
+        xn = np.float64(x[j]) / s
+        if xn > 0.0:
+            a += xn * _log(xn)
+    return a
+
+
+@_linked(**_OPTS)
+def _pq_scaled_span(p, q, sp, sq, kl):
+    """The span's part of B' (CE) or C' (KL) of the second pass over pn = p / sp: log q -
+    log sq, never log(q / sq), which may underflow; p > 0 at q = 0 adds -inf (B'), +inf (C')."""
+    lsp = _log(sp)
+    lsq = _log(sq)
+    acc = 0.0
+    for j in range(p.size):
+        pv = np.float64(p[j])
+        if pv > 0.0:
+            qv = np.float64(q[j])
+            if qv == 0.0:
+                acc += _INF if kl else -_INF
+            else:
+                lq = _log(qv) - lsq
+                acc += (pv / sp) * (((_log(pv) - lsp) - lq) if kl else lq)
+    return acc
 
 
 @_linked(**_SUM_OPTS)
@@ -893,6 +929,8 @@ def entropy_rows(x, values, status, rows_per_task, ch, parallel):
     tot = _totals(part)
     for r in range(R):
         values[r], status[r] = _entropy_final(tot[r, 0], tot[r, 1], tot[r, 2])
+        if status[r] == 0 and not np.isfinite(values[r]):  # overflow: the second pass
+            values[r] = _clamp0(0.0 - _xlogx_scaled_span(x[r], tot[r, 0]))
 
 
 @_linked(**_SUM_OPTS)
@@ -960,6 +998,9 @@ def pq_rows(p, q, values, status, rows_per_task, ch, kl, parallel):
     for r in range(R):
         values[r], status[r] = _pq_final(tot[r, 0], tot[r, 1], tot[r, 2], tot[r, 3], tot[r, 4],
                                          kl)
+        if status[r] == 0 and not np.isfinite(values[r]):  # overflow or +inf: second pass
+            b = _pq_scaled_span(p[r], q[r], tot[r, 0], tot[r, 1], kl)
+            values[r] = _clamp0(b) if kl else 0.0 - b
 
 
 @_linked(**_SUM_OPTS)
@@ -1103,6 +1144,36 @@ def joint_terms(x, ntasks, parallel):
         neg += part[t, 3]
     cc = _entropy_span(col)[1]
     return s, a, rr, cc, _status(neg, s)
+
+
+@_linked(**_OPTS)
+def _joint_scaled_rows(x, s):
+    """(A', R') of the rows of a table for the second pass: sums of jn log jn over j / s and of
+    rn log rn over the row sums / s, the row sums formed as :func:`_joint_task` forms them."""
+    n = x.shape[1]
+    a = 0.0
+    rr = 0.0
+    for r in range(x.shape[0]):
+        row = x[r]
+        sr = 0.0
+        for off in range(0, n, _BLK):
+            sr += _sum_span(row[off:off + min(_BLK, n - off)])
+        a += _xlogx_scaled_span(row, s)
+        rn = sr / s
+        if rn > 0.0:
+            rr += rn * _log(rn)
+    return a, rr
+
+
+@njit(**_OPTS)
+def joint_scaled_terms(x, s):
+    """(A', R', C') of a table whose first pass overflowed: the contract's second pass (serial)."""
+    a, rr = _joint_scaled_rows(x, s)
+    col = np.zeros(x.shape[1])
+    for r in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            col[j] += x[r, j]
+    return a, rr, _xlogx_scaled_span(col, s)
 
 
 @njit(**_OPTS)
@@ -1315,7 +1386,10 @@ def _gaussian_kl_scalar(mu1, sigma1, mu2, sigma2):
     s1 = np.float64(sigma1)
     s2 = np.float64(sigma2)
     d = np.float64(mu1) - np.float64(mu2)
-    return _log(s2 / s1) + (s1 * s1 + d * d) / (2.0 * (s2 * s2)) - 0.5
+    r = s1 / s2
+    t = d / s2
+    # log s2 - log s1 and squared quotients: nothing overflows (contract)
+    return ((_log(s2) - _log(s1)) + (r * r + t * t) / 2.0) - 0.5
 
 
 def _gaussian_entropy_scalar(sigma):
@@ -1323,7 +1397,7 @@ def _gaussian_entropy_scalar(sigma):
     return _cast_like(sigma, _HALF_LOG_2PI_E) + _log_native(sigma)
 
 
-_gaussian_kl_elem = _linked(**_OPTS)(_gaussian_kl_scalar)
+_gaussian_kl_elem = njit(inline="always", **_OPTS)(_gaussian_kl_scalar)
 _gaussian_entropy_elem = _linked(**_OPTS)(_gaussian_entropy_scalar)
 
 

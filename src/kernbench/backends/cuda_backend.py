@@ -625,24 +625,38 @@ class CudaBackend(Backend):
     def entropy_rows(self, p):
         if p.shape[0] == 0:
             return self._no_rows()
+        k = self._k
         d = self._device(p)
-        values, status, _ = self._rows(self._k.MODE_ENTROPY, d, d)
-        return self._host_rows(values, status)
+        values, status, tot = self._rows(k.MODE_ENTROPY, d, d)
+        return self._second_pass(k.MODE_ENTROPY_SCALED, d, d, values, status, tot)
 
-    def _pq(self, mode, p, q):
+    def _second_pass(self, mode, dp, dq, values, status, tot):
+        """Host (values, status), the rows whose first value is not finite while valid (an
+        overflow, or a true +inf of CE and KL) computed again by the contract's second pass in
+        ``mode``. The first pass's totals (S or Sp, Sq first) serve as its sums on the device,
+        so nothing is copied in; every row is computed again, and the others are not used."""
+        d_status = status
+        values, status = self._host_rows(values, status)
+        redo = (status == self._k.STATUS_OK) & ~np.isfinite(values)
+        if redo.any():
+            again, _, _ = self._rows(mode, dp, dq, sums=tot, status=d_status)
+            values[redo] = again.copy_to_host()[redo]
+        return values, status
+
+    def _pq(self, mode, scaled, p, q):
         if p.shape[0] == 0:
             return self._no_rows()
         dp, dq = self._device(p), self._device(q)
-        values, status, _ = self._rows(mode, dp, dq)
-        return self._host_rows(values, status)
+        values, status, tot = self._rows(mode, dp, dq)
+        return self._second_pass(scaled, dp, dq, values, status, tot)
 
     @_launches
     def cross_entropy_rows(self, p, q):
-        return self._pq(self._k.MODE_CE, p, q)
+        return self._pq(self._k.MODE_CE, self._k.MODE_CE_SCALED, p, q)
 
     @_launches
     def kl_divergence_rows(self, p, q):
-        return self._pq(self._k.MODE_KL, p, q)
+        return self._pq(self._k.MODE_KL, self._k.MODE_KL_SCALED, p, q)
 
     @_launches
     def js_divergence_rows(self, p, q):
@@ -654,16 +668,26 @@ class CudaBackend(Backend):
         values, status, _ = self._rows(k.MODE_JS_TERMS, dp, dq, sums=sums, status=status)
         return self._host_rows(values, status)
 
-    def _joint_terms(self, joint):
-        """(S, A, R, C, status): sum, sum j log j, the same over row sums and column sums."""
+    def _joint_terms(self, joint, scale=None):
+        """(S, A, R, C, status): sum, sum j log j, the same over row sums and column sums.
+
+        With ``scale`` (S, from a first pass that overflowed): (S, A', R', C', status) of the
+        contract's second pass, over j / S, r / S and c / S.
+        """
         k = self._k
         d = self._device(joint)
         rows, cols = d.shape
-        _, _, tot = self._rows(k.MODE_ENTROPY, d, d)
+        if scale is None:
+            _, _, tot = self._rows(k.MODE_ENTROPY, d, d)
+        else:
+            sums = cuda.to_device(np.full((rows, 2), (scale, 1.0)))
+            status = cuda.to_device(np.zeros(rows, dtype=np.int8))
+            _, _, tot = self._rows(k.MODE_ENTROPY_SCALED, d, d, sums=sums, status=status)
         col = cuda.device_array(cols, dtype=np.float64)
         self._launch(k.column_sums, cols)(d, col)
         out = cuda.device_array(k.NQ, dtype=np.float64)
-        k.joint_finish[1, self.block, 0, k.SHARED_ROWS](tot, col, out)
+        k.joint_finish[1, self.block, 0, k.SHARED_ROWS](tot, col, 1.0 if scale is None
+                                                         else float(scale), out)
         s, a, rr, cc, neg = (float(v) for v in out.copy_to_host())
         if neg > 0 or not math.isfinite(s):
             return s, a, rr, cc, k.STATUS_P_INVALID
@@ -676,14 +700,22 @@ class CudaBackend(Backend):
         s, a, rr, cc, status = self._joint_terms(joint)
         if status:
             return 0.0, int(status)
-        return max((a + s * math.log(s) - rr - cc) / s, 0.0), 0
+        value = (a + s * math.log(s) - rr - cc) / s
+        if not math.isfinite(value):  # an overflow: the contract's second pass
+            _, a, rr, cc, _ = self._joint_terms(joint, scale=s)
+            value = a - rr - cc
+        return max(value, 0.0), 0
 
     @_launches
     def conditional_entropy(self, joint):
         s, a, rr, _, status = self._joint_terms(joint)
         if status:
             return 0.0, int(status)
-        return max((rr - a) / s, 0.0), 0
+        value = (rr - a) / s
+        if not math.isfinite(value):  # an overflow: the contract's second pass
+            _, a, rr, _, _ = self._joint_terms(joint, scale=s)
+            value = rr - a
+        return max(value, 0.0), 0
 
     def _softmax(self, x, temperature, out, log: bool) -> None:
         rows = x.shape[0]

@@ -731,7 +731,28 @@ class DaskBackend(Backend):
         if p.shape[0] == 0:
             return np.empty(0), np.empty(0, dtype=np.int8)
         sums = self._row_parts(K.entropy_part, [p], 3)
-        return K.entropy_final(np.ascontiguousarray(sums))
+        values, status = K.entropy_final(np.ascontiguousarray(sums))
+        redo = (status == 0) & ~np.isfinite(values)
+        if redo.any():  # an overflow: the contract's second pass
+            acc = self._second_pass(K.entropy_scaled_part, [p], sums[:, :1], redo)
+            values[redo] = np.maximum(0.0 - acc[redo], 0.0)
+        return values, status
+
+    def _second_pass(self, func, arrays, sums, redo, *args):
+        """(R,) row sums of func's (rows, 1, 1) block partials, func taking the blocks of
+        ``arrays``, the rows' ``sums`` (nan for the rows not in ``redo``) and ``args``."""
+        sums = np.ascontiguousarray(np.where(redo[:, None], sums, np.nan))
+        sd = da.from_array(sums, chunks=(arrays[0].chunks[0], sums.shape[1]))
+        pairs = []
+        for a in arrays:
+            pairs += [a, "ij"]
+        pairs += [sd, "il"]
+        for a in args:
+            pairs += [a, None]
+        parts = da.blockwise(func, "ijk", *pairs, new_axes={"k": 1}, adjust_chunks={"j": 1},
+                             concatenate=True, dtype=np.float64, meta=np.empty((0, 0, 0)),
+                             name=f"kernbench-{func.__name__}-{uuid.uuid4().hex}")
+        return self._sum_blocks(parts)[:, 0]
 
     def _pq_rows(self, p, q, kl):
         K = _kern()
@@ -739,7 +760,12 @@ class DaskBackend(Backend):
         if p.shape[0] == 0:
             return np.empty(0), np.empty(0, dtype=np.int8)
         sums = self._row_parts(K.pq_part, [p, q], 5, bool(kl))
-        return K.pq_final(np.ascontiguousarray(sums), bool(kl))
+        values, status = K.pq_final(np.ascontiguousarray(sums), bool(kl))
+        redo = (status == 0) & ~np.isfinite(values)
+        if redo.any():  # an overflow, or a true +inf: the contract's second pass
+            acc = self._second_pass(K.pq_scaled_part, [p, q], sums[:, :2], redo, bool(kl))
+            values[redo] = np.maximum(acc[redo], 0.0) if kl else 0.0 - acc[redo]
+        return values, status
 
     def cross_entropy_rows(self, p, q):
         return self._pq_rows(p, q, False)
@@ -766,14 +792,11 @@ class DaskBackend(Backend):
         return K.js_final(np.ascontiguousarray(acc[:, 0]), status), status
 
     def _joint_terms(self, joint):
-        """(S, A, R, C, status) of a joint table, from blocks of whole rows."""
+        """(S, A, R, C, status, column sums) of a joint table, from blocks of whole rows."""
         K = _kern()
         from kernbench.backends import _numba_kernels as NK
 
-        j = self._dask(joint)
-        R, C = j.shape
-        itemsize = j.dtype.itemsize
-        j = j.rechunk({0: self._row_blocks(R, C * itemsize), 1: -1})
+        j = self._row_block_table(joint)
         parts = [dask.delayed(K.joint_part, pure=True)(b) for b in j.to_delayed().ravel()]
         while len(parts) > 1:  # tree combine, fan-in 8
             parts = [dask.delayed(K.joint_combine, pure=True)(*parts[i:i + 8])
@@ -782,23 +805,50 @@ class DaskBackend(Backend):
         s, a, rr, neg = (float(v) for v in part)
         status = int(NK._status(neg, s))
         cc = float(K.xlogx_sum(np.ascontiguousarray(col)))
-        return s, a, rr, cc, status
+        return s, a, rr, cc, status, col
+
+    def _row_block_table(self, joint):
+        """The table as a dask array of blocks of whole rows."""
+        j = self._dask(joint)
+        R, C = j.shape
+        return j.rechunk({0: self._row_blocks(R, C * j.dtype.itemsize), 1: -1})
+
+    def _joint_scaled(self, joint, s, col):
+        """(A', R', C') of the contract's second pass, over blocks of whole rows in order."""
+        K = _kern()
+        j = self._row_block_table(joint)
+        parts = [dask.delayed(K.joint_scaled_part, pure=True)(b, s)
+                 for b in j.to_delayed().ravel()]
+        a = 0.0
+        rr = 0.0
+        for part in self._compute(*parts):
+            a += float(part[0])
+            rr += float(part[1])
+        return a, rr, float(K.xlogx_scaled_sum(np.ascontiguousarray(col), s))
 
     def mutual_information(self, joint):
         from kernbench.backends import _numba_kernels as NK
 
-        s, a, rr, cc, status = self._joint_terms(joint)
+        s, a, rr, cc, status, col = self._joint_terms(joint)
         if status:
             return 0.0, status
-        return float(NK.mutual_information_value(s, a, rr, cc)), 0
+        value = float(NK.mutual_information_value(s, a, rr, cc))
+        if not math.isfinite(value):  # an overflow: the contract's second pass
+            a, rr, cc = self._joint_scaled(joint, s, col)
+            value = max(a - rr - cc, 0.0)
+        return value, 0
 
     def conditional_entropy(self, joint):
         from kernbench.backends import _numba_kernels as NK
 
-        s, a, rr, _, status = self._joint_terms(joint)
+        s, a, rr, _, status, col = self._joint_terms(joint)
         if status:
             return 0.0, status
-        return float(NK.conditional_entropy_value(s, a, rr)), 0
+        value = float(NK.conditional_entropy_value(s, a, rr))
+        if not math.isfinite(value):  # an overflow: the contract's second pass
+            a, rr, _ = self._joint_scaled(joint, s, col)
+            value = max(rr - a, 0.0)
+        return value, 0
 
     def _whole_rows(self, x):
         """x rechunked so that every block holds whole rows (about chunk_bytes each)."""

@@ -16,6 +16,18 @@ Conventions shared by all kernels
 * Scalars arrive as Python floats computed in float64 on the host; a backend casts them to the
   array dtype before its inner loop (a float64 scalar in a float32 loop halves the SIMD width).
 * Reductions accumulate in float64 and return float64; the public layer casts to the input dtype.
+* Optimizer steps compute in the parameter's dtype, as torch's float32 tensors do: for float32
+  params every operation of the update formulas (SPEC.md, evaluated left to right, so
+  ``(1-b2)*g*g`` is ``((1-b2)*g)*g`` as in torch's addcmul) is rounded to float32, scalars
+  included (cast once, before the loop), and overflow follows float32: a grad near 3.4e38 makes
+  the second moment inf, so ``m / (sqrt(v) + eps)`` is 0 and the param does not move. No
+  backend computes a float32 step in float64 rounding only at the store. Torch's own CPU
+  kernels fuse some operations (a multiply-add in ``add(x, alpha=a)``, ``lerp`` for m), so they
+  agree with these formulas within the tolerances and on inf and NaN positions, except where
+  ``m + (1-b1)*(g - m)`` overflows and ``b1*m + (1-b1)*g`` does not (g and m of opposite signs
+  near the float32 limit: torch gives NaN there). On a GPU, NVVM contracts the cuda kernels'
+  multiply-adds into FMAs (numba-cuda offers no switch): an ulp of rounding, and with lr > 1
+  ``p - lr*g`` may stay finite where the unfused product overflows; the simulator does not fuse.
 * Information kernels return values in nats (natural log); the public layer applies ``base``.
 
 Reductions normalize in the same pass that sums (``p / sum p`` is never materialized), with
@@ -29,6 +41,26 @@ these exact forms, so that every backend agrees on exact zeros (one-hot input, K
 * joint tables:   S = sum j, A = sum_{j>0} j log j, R = sum_{r>0} r log r over row sums r,
                   C = the same over column sums; I = max((A + S log S - R - C) / S, 0),
                   H(Y|X) = max((R - A) / S, 0)
+
+Overflow-safe second pass. For float64 data near the top of the range (entries or sums above
+about 1e305) the products above (S log S, x log x, p log q, p log(p/q)) can overflow although the
+row is valid. A valid row (status OK) whose value from these forms is not finite (before any
+clamp) is computed once more, in a second pass over its normalized entries, with the same forms
+at S = 1 (``log 1 = 0``), so nothing can overflow:
+
+* entropy:        xn = x / S;  A' = sum_{xn>0} xn log xn;       H = max(0 - A', 0)
+* cross-entropy:  pn = p / Sp; B' = sum_{p>0} pn (log q - log Sq) (q=0 -> -inf);  CE = 0 - B'
+* KL:             C' = sum_{p>0} pn ((log p - log Sp) - (log q - log Sq)) (q=0 -> +inf);
+                  KL = max(C', 0)
+* joint tables:   A', R', C' as A, R, C over j / S, r / S, c / S (terms whose quotient
+                  underflows to 0 count 0);  I = max(A' - R' - C', 0),  H(Y|X) = max(R' - A', 0)
+
+(``log q - log Sq`` rather than ``log(q / Sq)``: the quotient may underflow to 0 for q > 0.)
+The first pass stays the single fused pass of ordinary input; the second runs only for such
+rows, which includes the rows whose true value is +inf (CE and KL with p > 0 at q = 0): it finds
+the +inf again. JS needs no second pass: its terms are already normalized (pn / m <= 2).
+Every backend decides alike (status OK and a non-finite first value) and uses these forms, so
+exact zeros agree: one-hot rows, KL(p, p), a diagonal table's H(Y|X).
 
 A row is invalid (status *_INVALID) when it holds an entry < 0 or its float64 sum is not finite
 (a NaN or infinite entry), and zero-sum (status *_ZERO_SUM) when it is valid and sums to 0.
@@ -77,6 +109,7 @@ class Kernels(Protocol):
     name: str
 
     # ------------------------------------------------------------------ optimizers
+    # float32 params: float32 arithmetic, every operation rounded (see the module docstring).
     # In-place kernels return None. A backend whose arrays are immutable (dask) returns the
     # new arrays instead, as a tuple in argument order: (param, momentum_buffer) for sgd_step,
     # (param, exp_avg, exp_avg_sq, max_exp_avg_sq) for adam_step, the new x for scale_.
@@ -158,7 +191,12 @@ class Kernels(Protocol):
         """
 
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
-        """out = log(s2/s1) + (s1**2 + (m1-m2)**2) / (2 s2**2) - 1/2, elementwise.
+        """out = (log s2 - log s1) + ((s1/s2)**2 + ((m1-m2)/s2)**2) / 2 - 1/2, elementwise.
+
+        The log of each sigma, never of ``s2 / s1`` (which overflows float32 for s1 = 0.1,
+        s2 = 3.4e38, where the true value is about 89.7), and squares of quotients, never of a
+        sigma (``s1**2`` overflows for sigmas above 1.8e19 in float32). Equal inputs give
+        exactly 0.
 
         Inputs are already broadcast to out's shape (possibly zero-stride views) and cast to
         out's dtype; ``out`` is C-contiguous.

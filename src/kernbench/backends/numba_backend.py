@@ -7,6 +7,7 @@ by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels`.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numba
@@ -288,13 +289,21 @@ class NumbaBackend(Backend):
         s, a, rr, cc, status = self._joint_terms(joint)
         if status:
             return 0.0, int(status)
-        return float(K.mutual_information_value(s, a, rr, cc)), 0
+        value = float(K.mutual_information_value(s, a, rr, cc))
+        if not math.isfinite(value):  # an overflow: the contract's second pass
+            a, rr, cc = K.joint_scaled_terms(joint, s)
+            value = max(a - rr - cc, 0.0)
+        return value, 0
 
     def conditional_entropy(self, joint):
         s, a, rr, _, status = self._joint_terms(joint)
         if status:
             return 0.0, int(status)
-        return float(K.conditional_entropy_value(s, a, rr)), 0
+        value = float(K.conditional_entropy_value(s, a, rr))
+        if not math.isfinite(value):  # an overflow: the contract's second pass
+            a, rr, _ = K.joint_scaled_terms(joint, s)
+            value = max(rr - a, 0.0)
+        return value, 0
 
     def softmax_rows(self, x, temperature, out) -> None:
         per_task, ch, parallel = _row_plan(x)

@@ -58,10 +58,39 @@ def _sum_xlogy(x: np.ndarray, y: np.ndarray, mask: np.ndarray, buf: np.ndarray) 
     ``buf`` is float64 even for float32 input: the logs are taken in float64 as in the compiled
     backends, so x log x of a one-hot row cancels exactly against S log S.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         np.log(y, out=buf, where=mask, dtype=buf.dtype)
-        np.multiply(x, buf, out=buf, where=mask, dtype=buf.dtype)
-    return np.add.reduce(buf, axis=1, dtype=np.float64, where=mask)
+        np.multiply(x, buf, out=buf, where=mask, dtype=buf.dtype)  # may overflow: see redo
+        return np.add.reduce(buf, axis=1, dtype=np.float64, where=mask)
+
+
+def _redo(values: np.ndarray, status: np.ndarray):
+    """Rows of the second, overflow-safe pass (valid, with a first value that is not finite),
+    or None when there are none (one isfinite pass over the values on ordinary input)."""
+    if np.isfinite(values).all():
+        return None
+    redo = (status == STATUS_OK) & ~np.isfinite(values)
+    return redo if redo.any() else None
+
+
+def _scaled_xlogx(x: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Row sums of xn log xn over xn = x / s > 0 (the contract's A' of the second pass)."""
+    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
+        xn = np.divide(x, s[:, None], dtype=np.float64)
+        return _sum_xlogy(xn, xn, xn > 0, np.empty_like(xn))
+
+
+def _scaled_pq(p, q, sp, sq, kl: bool) -> np.ndarray:
+    """Row sums B' (CE) or C' (KL) of the second pass over pn = p / Sp, without log(q / Sq)."""
+    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
+        pn = np.divide(p, sp[:, None], dtype=np.float64)
+        t = np.log(q, dtype=np.float64)
+        t -= np.log(sq)[:, None]
+        if kl:
+            t = (np.log(p, dtype=np.float64) - np.log(sp)[:, None]) - t
+        t *= pn
+        t[(p > 0) & (q == 0)] = np.inf if kl else -np.inf  # p > 0 at q = 0, however small p
+        return np.add.reduce(t, axis=1, where=p > 0)
 
 
 class NumpyBackend(Backend):
@@ -137,8 +166,8 @@ class NumpyBackend(Backend):
         np.multiply(g, dt(s.one_minus_beta1), out=tmp)
         exp_avg += tmp
         exp_avg_sq *= dt(beta2)
-        np.multiply(g, g, out=tmp)
-        tmp *= dt(s.one_minus_beta2)
+        np.multiply(g, dt(s.one_minus_beta2), out=tmp)  # ((1-b2) g) g, as torch's addcmul
+        tmp *= g
         exp_avg_sq += tmp
         second = exp_avg_sq
         if amsgrad:
@@ -176,8 +205,11 @@ class NumpyBackend(Backend):
         s = p.sum(axis=1, dtype=np.float64)
         status = _row_status(p, s, STATUS_P_INVALID, STATUS_P_ZERO_SUM)
         a = _sum_xlogy(p, p, p > 0, self._buffer(p.shape, np.float64))
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             h = (s * np.log(s) - a) / s
+        redo = _redo(h, status)
+        if redo is not None:
+            h[redo] = 0.0 - _scaled_xlogx(p[redo], s[redo])
         return np.maximum(h, 0.0), status
 
     def _pair_sums(self, p, q):
@@ -190,30 +222,40 @@ class NumpyBackend(Backend):
     def cross_entropy_rows(self, p, q):
         sp, sq, status = self._pair_sums(p, q)
         b = _sum_xlogy(p, q, p > 0, self._buffer(p.shape, np.float64))
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ce = (sp * np.log(sq) - b) / sp
+        redo = _redo(ce, status)
+        if redo is not None:
+            ce[redo] = 0.0 - _scaled_pq(p[redo], q[redo], sp[redo], sq[redo], False)
         return ce, status
 
     def kl_divergence_rows(self, p, q):
         sp, sq, status = self._pair_sums(p, q)
         ratio = self._buffer(p.shape, np.float64, 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             np.divide(p, q, out=ratio, dtype=np.float64)
             # q = -0.0 is a zero: p / -0.0 = -inf, and |.| makes it the +inf of q = +0.0 (any
             # other negative ratio belongs to a row whose status is invalid).
             np.abs(ratio, out=ratio)
             c = _sum_xlogy(p, ratio, p > 0, ratio)
             kl = c / sp + (np.log(sq) - np.log(sp))
+        redo = _redo(kl, status)
+        if redo is not None:
+            kl[redo] = _scaled_pq(p[redo], q[redo], sp[redo], sq[redo], True)
         return np.maximum(kl, 0.0), status
 
     def js_divergence_rows(self, p, q):
         sp, sq, status = self._pair_sums(p, q)
+        dt = p.dtype
+        big = np.finfo(dt).max
+        if dt != np.float64 and not (np.all(sp <= big) and np.all(sq <= big)):
+            dt = np.dtype(np.float64)  # a float32 row whose sum overflows float32
         with np.errstate(divide="ignore", invalid="ignore"):
-            pn = np.divide(p, sp[:, None].astype(p.dtype))
-            qn = np.divide(q, sq[:, None].astype(q.dtype))
-            m = self._buffer(p.shape, p.dtype, 1)
+            pn = np.divide(p, sp[:, None].astype(dt), dtype=dt)
+            qn = np.divide(q, sq[:, None].astype(dt), dtype=dt)
+            m = self._buffer(p.shape, dt, 1)
             np.multiply(pn, 0.5, out=m)
-            half_q = self._buffer(p.shape, p.dtype, 2)
+            half_q = self._buffer(p.shape, dt, 2)
             np.multiply(qn, 0.5, out=half_q)
             m += half_q
             ratio = self._buffer(p.shape, np.float64, 3)
@@ -232,26 +274,45 @@ class NumpyBackend(Backend):
         if s == 0:
             return None, STATUS_P_ZERO_SUM
         j2 = joint.reshape(1, -1) if joint.flags.c_contiguous else joint.reshape(1, -1).copy()
-        a = float(_sum_xlogy(j2, j2, j2 > 0, self._buffer(j2.shape, np.float64))[0])
         r = joint.sum(axis=1, dtype=np.float64)[None, :]
         c = joint.sum(axis=0, dtype=np.float64)[None, :]
+        a = float(_sum_xlogy(j2, j2, j2 > 0, self._buffer(j2.shape, np.float64))[0])
         rr = float(_sum_xlogy(r, r, r > 0, np.empty_like(r))[0])
         cc = float(_sum_xlogy(c, c, c > 0, np.empty_like(c))[0])
-        return (s, a, rr, cc), STATUS_OK
+        return (s, a, rr, cc, j2, r, c), STATUS_OK
+
+    @staticmethod
+    def _scaled_joint(terms):
+        """(A', R', C') of the second pass: A, R and C over the table, row and column sums / S."""
+        s, _, _, _, j2, r, c = terms
+        s1 = np.array([s])
+        return (float(_scaled_xlogx(j2, s1)[0]), float(_scaled_xlogx(r, s1)[0]),
+                float(_scaled_xlogx(c, s1)[0]))
 
     def mutual_information(self, joint):
         terms, status = self._joint_terms(joint)
         if terms is None:
             return 0.0, status
-        s, a, rr, cc = terms
-        return max((a + s * math.log(s) - rr - cc) / s, 0.0), STATUS_OK
+        s, a, rr, cc = terms[:4]
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = (a + s * np.log(s) - rr - cc) / s
+        if not math.isfinite(value):
+            a, rr, cc = self._scaled_joint(terms)
+            value = a - rr - cc
+        return max(float(value), 0.0), STATUS_OK
 
     def conditional_entropy(self, joint):
         terms, status = self._joint_terms(joint)
         if terms is None:
             return 0.0, status
-        s, a, rr, _ = terms
-        return max((rr - a) / s, 0.0), STATUS_OK
+        s, a, rr = terms[:3]
+        value = rr - a
+        if not math.isfinite(value):
+            a, rr, _ = self._scaled_joint(terms)
+            value = rr - a
+        else:
+            value /= s
+        return max(value, 0.0), STATUS_OK
 
     def _shifted(self, x, temperature, out):
         """out = (x - row max) / T; returns the row max (keepdims)."""
@@ -300,17 +361,18 @@ class NumpyBackend(Backend):
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
         dt = out.dtype.type
         tmp = self._buffer(out.shape, out.dtype, 0)
-        denom = self._buffer(out.shape, out.dtype, 1)
+        quad = self._buffer(out.shape, out.dtype, 1)
+        np.log(sigma2, out=out)  # log s2 - log s1: s2 / s1 may overflow (contract)
+        np.log(sigma1, out=tmp)
+        out -= tmp
         np.subtract(mu1, mu2, out=tmp)
-        np.multiply(tmp, tmp, out=tmp)
-        np.multiply(sigma1, sigma1, out=denom)
-        tmp += denom
-        np.multiply(sigma2, sigma2, out=denom)
-        denom *= dt(2.0)
-        tmp /= denom
-        np.divide(sigma2, sigma1, out=out)
-        np.log(out, out=out)
-        out += tmp
+        tmp /= sigma2
+        tmp *= tmp
+        np.divide(sigma1, sigma2, out=quad)
+        quad *= quad
+        quad += tmp
+        quad *= dt(0.5)
+        out += quad
         out -= dt(0.5)
 
     @_quiet

@@ -5,6 +5,9 @@ used only to allocate results, to get aligned 1-D views (:func:`kernbench._array
 to read one element at a time (``a.item(i)``, a Python float) and to write one element at a time
 (``a[i] = v``). Arithmetic is done in Python floats (IEEE double); storing into a float32 array
 rounds once. Host scalars are first cast to the array dtype, as the contract asks of every backend.
+The optimizer steps are the exception: their contract is the parameter dtype's arithmetic, so a
+float32 step reads elements and scalars as NumPy float32 scalars (``a[i]``), whose every operation
+rounds to float32, and runs the same loop (:func:`_step_numbers`).
 
 Python floats differ from NumPy in three ways that a kernel must hide, because a kernel never
 raises on data that passed validation: ``x / 0.0`` raises ZeroDivisionError, ``math.log`` raises
@@ -76,6 +79,46 @@ def _scalar(dtype, value) -> float:
     return float(dtype.type(value))
 
 
+def _step_numbers(dtype):
+    """(element reader, scalar cast, sqrt) of an optimizer loop over arrays of ``dtype``.
+
+    float64: Python floats (``a.item``, ``math.sqrt``), the fast path. float32: NumPy float32
+    scalars (``a[i]``, ``np.sqrt``), so that every operation of the loop rounds to float32 and
+    overflows as float32 does, as torch computes; NumPy scalars return inf or nan where Python
+    floats raise, so the loop needs no guard there.
+    """
+    if dtype == np.float64:
+        return (lambda view: view.item), float, math.sqrt
+    return (lambda view: view.__getitem__), dtype.type, np.sqrt
+
+
+def _scaled_xlogx(xs, s: float) -> float:
+    """sum of xn log xn over xn = x / s > 0: the contract's A' of the overflow-safe pass."""
+    log = math.log
+    a = 0.0
+    for x in xs:
+        xn = x / s
+        if xn > 0.0:
+            a += xn * log(xn)
+    return a
+
+
+def _scaled_pq(ps, qs, sp: float, sq: float, kl: bool) -> float:
+    """B' (CE) or C' (KL) of the overflow-safe pass over pn = p / Sp: log q - log Sq, never
+    log(q / Sq), which may underflow; p > 0 at q = 0 gives -inf (B') or +inf (C')."""
+    log = math.log
+    lsp = log(sp)
+    lsq = log(sq)
+    acc = 0.0
+    for pj, qj in zip(ps, qs):
+        if pj > 0.0:
+            if qj == 0.0:
+                return _INF if kl else _NEG_INF  # every other term is finite
+            lq = log(qj) - lsq
+            acc += (pj / sp) * (((log(pj) - lsp) - lq) if kl else lq)
+    return acc
+
+
 def _row_values(row) -> list:
     """The elements of a 1-D view as Python floats, read one at a time."""
     get = row.item
@@ -90,25 +133,26 @@ class PythonBackend(Backend):
     # ------------------------------------------------------------------ optimizers
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
                  dampening, nesterov, maximize, first_step) -> None:
+        reader, cast, _ = _step_numbers(param.dtype)
         dtype = param.dtype
-        lr_ = _scalar(dtype, lr)
-        wd = _scalar(dtype, weight_decay)
-        mu = _scalar(dtype, momentum)
-        one_minus_damp = _scalar(dtype, 1.0 - dampening)
+        lr_ = cast(_scalar(dtype, lr))
+        wd = cast(_scalar(dtype, weight_decay))
+        mu = cast(_scalar(dtype, momentum))
+        one_minus_damp = cast(_scalar(dtype, 1.0 - dampening))
         use_wd = weight_decay != 0
         use_mu = momentum != 0
         maximize = bool(maximize)
         nesterov = bool(nesterov)
         first_step = bool(first_step)
         arrays = (param, grad, momentum_buffer) if use_mu else (param, grad)
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
             for views in flat_pieces(*arrays):
                 p_view, g_view = views[0], views[1]
-                p_get = p_view.item
-                g_get = g_view.item
+                p_get = reader(p_view)
+                g_get = reader(g_view)
                 if use_mu:
                     b_view = views[2]
-                    b_get = b_view.item
+                    b_get = reader(b_view)
                 for i in range(p_view.shape[0]):
                     g = g_get(i)
                     if maximize:
@@ -131,36 +175,36 @@ class PythonBackend(Backend):
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
                   eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
         dtype = param.dtype
+        reader, cast, sqrt = _step_numbers(dtype)
         sc = adam_scalars(lr, beta1, beta2, step, weight_decay, decoupled)
-        step_size = _scalar(dtype, sc.step_size)
-        bc2_sqrt = _scalar(dtype, sc.bias_correction2_sqrt)
-        b1 = _scalar(dtype, beta1)
-        b2 = _scalar(dtype, beta2)
-        omb1 = _scalar(dtype, sc.one_minus_beta1)
-        omb2 = _scalar(dtype, sc.one_minus_beta2)
-        eps_ = _scalar(dtype, eps)
+        step_size = cast(_scalar(dtype, sc.step_size))
+        bc2_sqrt = cast(_scalar(dtype, sc.bias_correction2_sqrt))
+        b1 = cast(_scalar(dtype, beta1))
+        b2 = cast(_scalar(dtype, beta2))
+        omb1 = cast(_scalar(dtype, sc.one_minus_beta1))
+        omb2 = cast(_scalar(dtype, sc.one_minus_beta2))
+        eps_ = cast(_scalar(dtype, eps))
         decoupled = bool(decoupled)
         use_l2 = (not decoupled) and weight_decay != 0
-        l2 = _scalar(dtype, weight_decay)
+        l2 = cast(_scalar(dtype, weight_decay))
         use_decay = decoupled and sc.decay_factor != 1.0
-        decay = _scalar(dtype, sc.decay_factor)
+        decay = cast(_scalar(dtype, sc.decay_factor))
         amsgrad = bool(amsgrad)
         maximize = bool(maximize)
-        sqrt = math.sqrt
         if amsgrad:
             arrays = (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
         else:
             arrays = (param, grad, exp_avg, exp_avg_sq)
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for views in flat_pieces(*arrays):
                 p_view, g_view, m_view, v_view = views[0], views[1], views[2], views[3]
-                p_get = p_view.item
-                g_get = g_view.item
-                m_get = m_view.item
-                v_get = v_view.item
+                p_get = reader(p_view)
+                g_get = reader(g_view)
+                m_get = reader(m_view)
+                v_get = reader(v_view)
                 if amsgrad:
                     vmax_view = views[4]
-                    vmax_get = vmax_view.item
+                    vmax_get = reader(vmax_view)
                 for i in range(p_view.shape[0]):
                     g = g_get(i)
                     if maximize:
@@ -171,7 +215,7 @@ class PythonBackend(Backend):
                     if use_decay:
                         p = p * decay
                     m = b1 * m_get(i) + omb1 * g
-                    v = b2 * v_get(i) + omb2 * (g * g)
+                    v = b2 * v_get(i) + omb2 * g * g  # (omb2 * g) * g, as torch's addcmul
                     m_view[i] = m
                     v_view[i] = v
                     if amsgrad:
@@ -252,6 +296,8 @@ class PythonBackend(Backend):
                 values[r] = _NAN
             else:
                 h = (s * log(s) - a) / s
+                if not isfinite(h):  # an overflow: the contract's second pass
+                    h = 0.0 - _scaled_xlogx(_row_values(p[r]), s)  # +0.0, not -0.0
                 if h < 0.0:
                     h = 0.0
                 values[r] = h
@@ -302,7 +348,10 @@ class PythonBackend(Backend):
             if code != STATUS_OK:
                 values[r] = _NAN
             else:
-                values[r] = (sp * log(sq) - b) / sp
+                ce = (sp * log(sq) - b) / sp
+                if not math.isfinite(ce):  # an overflow, or a true +inf: the second pass
+                    ce = 0.0 - _scaled_pq(_row_values(p[r]), _row_values(q[r]), sp, sq, False)
+                values[r] = ce
         return values, status
 
     def kl_divergence_rows(self, p, q) -> tuple[np.ndarray, np.ndarray]:
@@ -342,6 +391,8 @@ class PythonBackend(Backend):
                 values[r] = _NAN
             else:
                 kl = c / sp + (log(sq) - log(sp))
+                if not math.isfinite(kl):  # an overflow, or a true +inf: the second pass
+                    kl = _scaled_pq(_row_values(p[r]), _row_values(q[r]), sp, sq, True)
                 if kl < 0.0:
                     kl = 0.0
                 values[r] = kl
@@ -395,7 +446,8 @@ class PythonBackend(Backend):
 
     @staticmethod
     def _joint_sums(joint):
-        """One pass over the table: (status, S, A, R, C) as in the interface's formulas."""
+        """One pass over the table: (status, S, A, R, C, row sums, column sums) as in the
+        interface's formulas."""
         n_rows, n_cols = joint.shape
         log = math.log
         s = 0.0
@@ -417,9 +469,9 @@ class PythonBackend(Backend):
                     negative = True
             row_sums[i] = row
         if negative or not math.isfinite(s):
-            return STATUS_P_INVALID, s, a, 0.0, 0.0
+            return STATUS_P_INVALID, s, a, 0.0, 0.0, row_sums, col_sums
         if s == 0.0:
-            return STATUS_P_ZERO_SUM, s, a, 0.0, 0.0
+            return STATUS_P_ZERO_SUM, s, a, 0.0, 0.0, row_sums, col_sums
         big_r = 0.0
         for x in row_sums:
             if x > 0.0:
@@ -428,22 +480,37 @@ class PythonBackend(Backend):
         for x in col_sums:
             if x > 0.0:
                 big_c += x * log(x)
-        return STATUS_OK, s, a, big_r, big_c
+        return STATUS_OK, s, a, big_r, big_c, row_sums, col_sums
+
+    @staticmethod
+    def _scaled_joint(joint, s, row_sums, col_sums):
+        """(A', R', C') of the overflow-safe pass: A, R, C over j / S, r / S and c / S."""
+        cells = []
+        for i in range(joint.shape[0]):
+            cells.extend(_row_values(joint[i]))
+        return (_scaled_xlogx(cells, s), _scaled_xlogx(row_sums, s),
+                _scaled_xlogx(col_sums, s))
 
     def mutual_information(self, joint) -> tuple[float, int]:
-        code, s, a, big_r, big_c = self._joint_sums(joint)
+        code, s, a, big_r, big_c, row_sums, col_sums = self._joint_sums(joint)
         if code != STATUS_OK:
             return _NAN, int(code)
         value = (a + s * math.log(s) - big_r - big_c) / s
+        if not math.isfinite(value):  # an overflow: the contract's second pass
+            a, big_r, big_c = self._scaled_joint(joint, s, row_sums, col_sums)
+            value = a - big_r - big_c
         if value < 0.0:
             value = 0.0
         return value, STATUS_OK
 
     def conditional_entropy(self, joint) -> tuple[float, int]:
-        code, s, a, big_r, _ = self._joint_sums(joint)
+        code, s, a, big_r, _, row_sums, col_sums = self._joint_sums(joint)
         if code != STATUS_OK:
             return _NAN, int(code)
         value = (big_r - a) / s
+        if not math.isfinite(value):  # an overflow: the contract's second pass
+            a, big_r, _ = self._scaled_joint(joint, s, row_sums, col_sums)
+            value = big_r - a
         if value < 0.0:
             value = 0.0
         return value, STATUS_OK
@@ -554,11 +621,15 @@ class PythonBackend(Backend):
                     s1 = s1_get(i)
                     s2 = s2_get(i)
                     d = m1_get(i) - m2_get(i)
+                    # log s2 - log s1 and squared quotients: nothing overflows (contract)
                     try:
-                        value = (log(s2 / s1) + (s1 * s1 + d * d) / (2.0 * (s2 * s2))) - 0.5
+                        r = s1 / s2
+                        t = d / s2
+                        value = ((log(s2) - log(s1)) + (r * r + t * t) / 2.0) - 0.5
                     except (ZeroDivisionError, ValueError):
-                        value = (_log(_div(s2, s1))
-                                 + _div(s1 * s1 + d * d, 2.0 * (s2 * s2))) - 0.5
+                        r = _div(s1, s2)
+                        t = _div(d, s2)
+                        value = ((_log(s2) - _log(s1)) + (r * r + t * t) / 2.0) - 0.5
                     o_v[i] = value
 
     def gaussian_entropy(self, sigma, out) -> None:
