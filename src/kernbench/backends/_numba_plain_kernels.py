@@ -70,7 +70,7 @@ def adam_step(p, g, m, v, vmax, step_size, bc2_sqrt, beta1, one_minus_beta1, bet
         m[i] = mi
         v[i] = vi
         if amsgrad:
-            if vi > vmax[i] or vi != vi:  # torch.maximum: a nan on either side propagates
+            if vi > vmax[i] or math.isnan(vi):  # torch.maximum: a nan on either side propagates
                 vmax[i] = vi
             vi = vmax[i]
         p[i] = pi - step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
@@ -139,7 +139,7 @@ def _pair_status(sp, sq, negp, negq):
 @njit(**SERIAL)
 def _clamp0(x):
     """max(x, 0) that lets nan through: a clamp must never turn a nan into a number."""
-    return 0.0 if x < 0.0 else x
+    return 0.0 if x < 0.0 else x  # noqa: FURB136 - max(x, 0.0) does not promise nan
 
 
 # ---------------------------------------------------------------------------- row reductions
@@ -317,7 +317,7 @@ def _max(x):
     still reaches the row's sum of exps, which makes the row nan."""
     mx = -np.inf
     for j in range(x.size):
-        if x[j] > mx:
+        if x[j] > mx:  # noqa: PLR1730 - the comparison is what skips nan
             mx = x[j]
     return mx
 

@@ -125,14 +125,14 @@ class NumbaPlainBackend(Backend):
         if status:
             return 0.0, int(status)
         i = (a + s * math.log(s) - rr - cc) / s
-        return float(0.0 if i < 0.0 else i), 0  # a clamp that lets nan through
+        return float(0.0 if i < 0.0 else i), 0  # noqa: FURB136 - a clamp that lets nan through
 
     def conditional_entropy(self, joint):
         s, a, rr, _, status = K.joint_terms(joint)
         if status:
             return 0.0, int(status)
         h = (rr - a) / s
-        return float(0.0 if h < 0.0 else h), 0
+        return float(0.0 if h < 0.0 else h), 0  # noqa: FURB136 - lets nan through
 
     def softmax_rows(self, x, temperature, out) -> None:
         K.softmax_rows(x, x.dtype.type(temperature), out, False, _chunks(x))
