@@ -5,7 +5,8 @@ backend by the cross-backend, reference, property, validation and signed-zero su
 * a row cut into any number of chunks gives the numpy backend's values, inf, nan and zeros
   included (the suites above use rows too short to be cut);
 * the kernels load from the cache in a fresh process and give the same values;
-* with numba's SVML switch off they give the same values within the contract's tolerance.
+* with numba's SVML switch off they give the same values within the contract's tolerance;
+* Python threads calling it never abort the process under numba's workqueue threading layer.
 """
 
 from __future__ import annotations
@@ -208,3 +209,40 @@ def test_values_agree_with_and_without_svml(tmp_path):
     off = _probe(tmp_path / "off", NUMBA_DISABLE_INTEL_SVML="1")
     assert not off["svml"]
     _assert_agree(default, off, "svml on/off")
+
+
+_THREADS = r"""
+import threading
+import numba, numpy as np
+from kernbench import info, optim
+
+p = np.random.default_rng(0).random((4, 50_000))
+want = info.entropy(p, backend="numpy")
+bad = []
+
+def work():
+    params = [np.zeros(50_000, dtype=np.float32)]
+    opt = optim.Adam(params, lr=0.1, backend="numba-plain")
+    for _ in range(20):
+        if not np.allclose(info.entropy(p, backend="numba-plain"), want):
+            bad.append("entropy")
+        opt.step([np.ones(50_000, dtype=np.float32)])
+
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(numba.threading_layer(), len(bad))
+"""
+
+
+def test_threads_never_abort_the_process_under_the_workqueue_layer():
+    """numba's workqueue layer aborts the process when two threads enter parallel code at
+    once; the backend runs its kernels one at a time there."""
+    environ = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), environ.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", _THREADS], env=environ, capture_output=True,
+                          text=True, timeout=600, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["workqueue", "0"]

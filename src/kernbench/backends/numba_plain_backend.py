@@ -9,7 +9,9 @@ allocates outputs. It shares nothing compiled with the ``numba`` backend.
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 
 import numba
 import numpy as np
@@ -18,6 +20,7 @@ from kernbench._arrays import flat_pieces
 from kernbench._hyper import adam_kernel_args
 from kernbench.backends import Backend
 from kernbench.backends import _numba_plain_kernels as K
+from kernbench.backends.interface import KERNELS
 
 
 def _pieces(*arrays):
@@ -46,6 +49,36 @@ def _chunks(x) -> int:
     if rows == 0 or rows >= threads:
         return 1
     return min(-(-threads // rows), max(1, n // MIN_CHUNK))
+
+
+_LOCK = threading.Lock()
+_SAFE_LAYER: list = []  # [bool] once numba has chosen its threading layer
+
+
+def _layer_is_thread_safe() -> bool:
+    """False under numba's workqueue threading layer (its fallback where neither OpenMP nor TBB
+    is found), which aborts the process when two Python threads run parallel code at once;
+    False too before the first parallel region, while the layer is not yet chosen."""
+    if not _SAFE_LAYER:
+        try:
+            _SAFE_LAYER.append(numba.threading_layer() != "workqueue")
+        except ValueError:
+            return False
+    return _SAFE_LAYER[0]
+
+
+def _one_at_a_time_where_unsafe(method):
+    """The kernel method, its calls serialized where the threading layer is not thread-safe
+    (tbb and omp are; ``NUMBA_THREADING_LAYER=tbb`` with the tbb package installed picks one)."""
+
+    @functools.wraps(method)
+    def guarded(*args, **kwargs):
+        if _layer_is_thread_safe():
+            return method(*args, **kwargs)
+        with _LOCK:
+            return method(*args, **kwargs)
+
+    return guarded
 
 
 def _empty(dtype) -> np.ndarray:
@@ -155,3 +188,8 @@ class NumbaPlainBackend(Backend):
     def gaussian_entropy(self, sigma, out) -> None:
         for o, s in _pieces(out, sigma):
             K.gaussian_entropy(s, o)
+
+
+for _name in KERNELS:
+    setattr(NumbaPlainBackend, _name,
+            _one_at_a_time_where_unsafe(getattr(NumbaPlainBackend, _name)))
