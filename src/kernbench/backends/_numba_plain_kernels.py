@@ -11,9 +11,11 @@ below numba's public API, no ``fastmath`` (its ``nnan``/``ninf`` flags would bre
 and raises, which stops the loop from vectorizing; with NumPy's it gives inf or nan.
 
 Kernels always run in parallel, whatever the size: a call on a small array pays numba's
-thread start-up, which is what plain numba costs there. Rows are spread across the threads;
-when there are fewer rows than threads, each row is cut into chunks, one task per chunk, with
-the partial sums of every chunk added in order afterwards (a static split over ``prange``).
+thread start-up, which is what plain numba costs there. Rows are spread across the threads.
+The reductions over distributions (entropy, KL, cross-entropy, JS), often one long row, also
+cut each row into chunks when there are fewer rows than threads, one task per chunk, and add
+the partial sums of the chunks in order afterwards (a static split over ``prange``); softmax
+and the cross-entropy from logits take a batch of rows, one row per task.
 
 Reductions accumulate in float64 with the exact forms of :mod:`kernbench.backends.interface`.
 """
@@ -312,17 +314,6 @@ def joint_terms(x):
 # ---------------------------------------------------------------------------- softmax family
 
 @njit(**SERIAL)
-def _max(x):
-    """The largest entry of a span, nan ignored (-inf for an empty or all-nan span): a nan
-    still reaches the row's sum of exps, which makes the row nan."""
-    mx = -np.inf
-    for j in range(x.size):
-        if x[j] > mx:  # noqa: PLR1730 - the comparison is what skips nan
-            mx = x[j]
-    return mx
-
-
-@njit(**SERIAL)
 def _exp_sum(x, mx, temperature, out, store):
     """float64 sum of exp((x - mx) / T) over a span (in x's precision), the exps written to
     out when ``store``."""
@@ -335,77 +326,59 @@ def _exp_sum(x, mx, temperature, out, store):
     return s
 
 
+@njit(**SERIAL)
+def _softmax_row(x, temperature, out, log):
+    """softmax (or, with ``log``, log-softmax) of one row into out, in three passes over the
+    row (its max, the exps and their sum, the division or the log form). A row holding a nan
+    or a +inf, or only -inf, comes out all nan by the arithmetic itself."""
+    if x.size == 0:
+        return
+    mx = np.max(x)  # in x's dtype; nan if x holds one
+    total = _exp_sum(x, mx, temperature, out, not log)
+    if log:
+        lse = math.log(total)
+        for j in range(x.size):
+            out[j] = (x[j] - mx) / temperature - lse
+    else:
+        for j in range(x.size):
+            out[j] = out[j] / total
+
+
 @njit(**PARALLEL)
-def softmax_rows(x, temperature, out, log, chunks):
-    """softmax (or, with ``log``, log-softmax) of each row of the 2-D x into out, in three
-    passes: the row's max, the exps and their sum, the division (or the log form). A row
-    whose sum is nan (a nan, a +inf, or only -inf) comes out all nan by the arithmetic itself.
-    ``temperature`` is in x's dtype."""
-    rows, n = x.shape
-    maxima = np.empty((rows, chunks), dtype=x.dtype)
-    for t in prange(rows * chunks):
-        r, c, lo, hi = _task(t, chunks, n)
-        maxima[r, c] = _max(x[r, lo:hi])
-    mx = np.empty(rows, dtype=x.dtype)
-    for r in range(rows):
-        mx[r] = _max(maxima[r])
-    sums = np.zeros((rows, chunks))
-    for t in prange(rows * chunks):
-        r, c, lo, hi = _task(t, chunks, n)
-        sums[r, c] = _exp_sum(x[r, lo:hi], mx[r], temperature, out[r, lo:hi], not log)
-    total = sums.sum(axis=1)
-    for t in prange(rows * chunks):
-        r, c, lo, hi = _task(t, chunks, n)
-        if log:
-            lse = math.log(total[r])
-            for j in range(lo, hi):
-                out[r, j] = (x[r, j] - mx[r]) / temperature - lse
-        else:
-            for j in range(lo, hi):
-                out[r, j] = out[r, j] / total[r]
+def softmax_rows(x, temperature, out, log):
+    """softmax or log-softmax of each row of the 2-D x into out, rows in parallel (a batch of
+    rows, as softmax is used: each row's passes stay in cache; one long row runs on one
+    thread). ``temperature`` is in x's dtype."""
+    for r in prange(x.shape[0]):
+        _softmax_row(x[r], temperature, out[r], log)
 
 
 @njit(**SERIAL)
-def _ce_sums(x, mx, with_sum):
-    """(sum of exp(x - mx), sum of x when ``with_sum``) of a span, in float64."""
+def _ce_row(x, y, eps):
+    """(1-eps)(lse - x[y]) + eps (lse - mean x) of one row of logits, lse its log-sum-exp; the
+    smoothing term left out when eps == 0 (0 * inf would be nan). A +inf or nan logit makes
+    the sum of exps, and so the loss, nan."""
+    mx = np.max(x)
     s = 0.0
     sx = 0.0
     for j in range(x.size):
         s += math.exp(x[j] - mx)
-        if with_sum:
+        if eps != 0.0:
             sx += x[j]
-    return s, sx
+    lse = mx + math.log(s)
+    loss = lse - x[y]
+    if eps != 0.0:
+        loss = (1.0 - eps) * loss + eps * (lse - sx / x.size)
+    return loss
 
 
 @njit(**PARALLEL)
-def ce_logits_rows(x, targets, ignore_index, eps, losses, chunks):
-    """Per-row loss (1-eps)(lse - x[y]) + eps (lse - mean x) of the (N, V) logits; 0 for an
-    ignored row; the smoothing term left out when eps == 0 (0 * inf would be nan). A +inf or
-    nan logit makes lse, and so the loss, nan."""
-    rows, n = x.shape
-    maxima = np.empty((rows, chunks), dtype=x.dtype)
-    for t in prange(rows * chunks):
-        r, c, lo, hi = _task(t, chunks, n)
-        maxima[r, c] = _max(x[r, lo:hi])
-    mx = np.empty(rows, dtype=x.dtype)
-    for r in range(rows):
-        mx[r] = _max(maxima[r])
-    sums = np.zeros((rows, chunks, 2))
-    for t in prange(rows * chunks):
-        r, c, lo, hi = _task(t, chunks, n)
-        if targets[r] != ignore_index:
-            sums[r, c, 0], sums[r, c, 1] = _ce_sums(x[r, lo:hi], mx[r], eps != 0.0)
-    total = sums.sum(axis=1)
-    for r in range(rows):
+def ce_logits_rows(x, targets, ignore_index, eps, losses):
+    """Per-row loss of the (N, V) logits against int64 targets, rows in parallel; 0 for an
+    ignored row."""
+    for r in prange(x.shape[0]):
         y = targets[r]
-        if y == ignore_index:
-            losses[r] = 0.0
-            continue
-        lse = mx[r] + math.log(total[r, 0])
-        loss = lse - x[r, y]
-        if eps != 0.0:
-            loss = (1.0 - eps) * loss + eps * (lse - total[r, 1] / n)
-        losses[r] = loss
+        losses[r] = 0.0 if y == ignore_index else _ce_row(x[r], y, eps)
 
 
 # ---------------------------------------------------------------------------- Gaussians

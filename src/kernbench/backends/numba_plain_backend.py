@@ -168,17 +168,16 @@ class NumbaPlainBackend(Backend):
         return float(0.0 if h < 0.0 else h), 0  # noqa: FURB136 - lets nan through
 
     def softmax_rows(self, x, temperature, out) -> None:
-        K.softmax_rows(x, x.dtype.type(temperature), out, False, _chunks(x))
+        K.softmax_rows(x, x.dtype.type(temperature), out, False)
 
     def log_softmax_rows(self, x, temperature, out) -> None:
-        K.softmax_rows(x, x.dtype.type(temperature), out, True, _chunks(x))
+        K.softmax_rows(x, x.dtype.type(temperature), out, True)
 
     def cross_entropy_logits_rows(self, logits, targets, ignore_index,
                                   label_smoothing) -> np.ndarray:
         losses = np.empty(logits.shape[0])
         targets = np.ascontiguousarray(targets, dtype=np.int64)
-        K.ce_logits_rows(logits, targets, int(ignore_index), float(label_smoothing), losses,
-                         _chunks(logits))
+        K.ce_logits_rows(logits, targets, int(ignore_index), float(label_smoothing), losses)
         return losses
 
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
