@@ -109,31 +109,36 @@ def kernel_benchmark_classes() -> dict:
     return classes
 
 
-def _cold_compile(kernel: str, dtype: str) -> None:
+#: The CPU backends that compile on first use: both numba tiers have a compile family.
+COMPILED_BACKENDS = ["numba-plain", "numba"]
+
+
+def _cold_compile(backend: str, kernel: str, dtype: str) -> None:
     """One fresh process, empty numba cache: compile the kernel at a small and a large size."""
     with tempfile.TemporaryDirectory(prefix="kernbench-asv-cache-") as cache_dir:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
         subprocess.run([sys.executable, "-m", "kernbench.bench.compile_probe", "--backend",
-                        "numba", "--kernels", kernel, "--dtypes", dtype],
+                        backend, "--kernels", kernel, "--dtypes", dtype],
                        env=env, check=True, capture_output=True)
 
 
 def compile_benchmark_classes() -> dict:
-    """``Compile<Kernel>.time_compile_<kernel>``, one class per kernel over its dtypes."""
-    def setup(self, dtype):
-        if "numba" not in kb.available_backends():
-            raise NotImplementedError("numba backend not available")
+    """``Compile<Kernel>.time_compile_<kernel>``, one class per kernel over the compiled
+    backends and the kernel's dtypes."""
+    def setup(self, backend, dtype):
+        if backend not in kb.available_backends():
+            raise NotImplementedError(f"backend {backend!r} is not available here")
 
     classes = {}
     for workload in WORKLOADS.values():
-        def time_compile(self, dtype, _kernel=workload.name):
-            _cold_compile(_kernel, dtype)
+        def time_compile(self, backend, dtype, _kernel=workload.name):
+            _cold_compile(backend, _kernel, dtype)
 
         name = "Compile" + _class_name(workload.name)
         classes[name] = type(name, (), {
-            "__doc__": f"Cold compile of the numba backend's {workload.name}, fresh process",
-            "params": [list(workload.dtypes)],
-            "param_names": ["dtype"],
+            "__doc__": f"Cold compile of {workload.name} on each numba tier, fresh process",
+            "params": [COMPILED_BACKENDS, list(workload.dtypes)],
+            "param_names": ["backend", "dtype"],
             "setup": setup,
             f"time_compile_{workload.name}": time_compile,
             "number": 1,

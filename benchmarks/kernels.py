@@ -8,8 +8,9 @@ kernel is benchmarked the moment it has a record:
   NotImplementedError in ``setup`` and shows as n/a.
 * ``<Kernel>Relative.track_<kernel>_vs_numpy``: time relative to the numpy backend measured side
   by side in one process (a ratio, lower is better, as asv reads every ``track_``).
-* ``Compile<Kernel>.time_compile_<kernel>``: the numba backend's cold compile, in a fresh process
-  with an empty cache (wall time of that process, interpreter start and imports included).
+* ``Compile<Kernel>.time_compile_<kernel>``: the cold compile of each numba tier (``numba-plain``
+  and ``numba``), in a fresh process with an empty cache (wall time of that process, interpreter
+  start and imports included).
 
 The python backend runs only at the smallest size: a full ``asv run`` of one commit stays
 within about 20 minutes on 2 cores.

@@ -1,7 +1,7 @@
 """Shared fixtures: the backends under test and seeded random generators.
 
 The ``backend`` fixture runs a test on every in-process backend usable here (python, numpy,
-numba). Modules that set ``ALL_BACKENDS = True`` also run on the backends that compute
+numba-plain, numba). Modules that set ``ALL_BACKENDS = True`` also run on the backends that compute
 elsewhere (cuda, including its simulator under NUMBA_ENABLE_CUDASIM=1, and dask) when those
 are available: their per-call cost makes the full suite too slow for them.
 """
@@ -13,7 +13,7 @@ import pytest
 
 import kernbench as kb
 
-IN_PROCESS = ("python", "numpy", "numba")
+IN_PROCESS = ("python", "numpy", "numba-plain", "numba")
 AVAILABLE = kb.available_backends()
 
 

@@ -69,7 +69,8 @@ def test_pytest_benchmark_suite_has_every_kernel_and_backend():
     ids = re.findall(r"test_kernel\[([^\]]+)\]", done.stdout)
     pairs = set()
     for test_id in ids:
-        kernel, backend, size, dtype = test_id.split("-")
+        kernel, rest = test_id.split("-", 1)  # backend names may hold a "-" (numba-plain)
+        backend, size, dtype = rest.rsplit("-", 2)
         pairs.add((kernel, backend))
     expected = {(k, b) for k in WORKLOADS for b in SUITE_BACKENDS}
     assert expected <= pairs, f"missing: {sorted(expected - pairs)}"

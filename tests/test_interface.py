@@ -36,12 +36,12 @@ def test_every_backend_implements_every_kernel(name):
 
 def test_available_backends_order_and_core_set():
     names = kb.available_backends()
-    assert names[:3] == ["python", "numpy", "numba"]
+    assert names[:4] == ["python", "numpy", "numba-plain", "numba"]
     assert names == [n for n in kb.known_backends() if n in names]
 
 
 def test_unknown_backend_names_the_known_ones():
-    with pytest.raises(ValueError, match="backend must be one of 'python', 'numpy', 'numba'"):
+    with pytest.raises(ValueError, match="backend must be one of 'python', 'numpy', 'numba-plain', 'numba'"):
         kb.get_backend("fortran")
 
 

@@ -33,7 +33,7 @@ def _list(args) -> int:
             state = "available"
         except kb.BackendUnavailableError as exc:
             state = f"unavailable ({exc})"
-        print(f"  {name:<8} {state}")
+        print(f"  {name:<12} {state}")
     print("\nkernels (sizes of the full preset; peers, * = installed here):")
     for wl in WORKLOADS.values():
         sizes = ", ".join(f"{'x'.join(map(str, s))}" for s in wl.sizes("full"))

@@ -17,6 +17,7 @@ from kernbench.backends.interface import KERNELS
 _BACKENDS = {
     "python": ("kernbench.backends.python_backend", "PythonBackend"),
     "numpy": ("kernbench.backends.numpy_backend", "NumpyBackend"),
+    "numba-plain": ("kernbench.backends.numba_plain_backend", "NumbaPlainBackend"),
     "numba": ("kernbench.backends.numba_backend", "NumbaBackend"),
     "cuda": ("kernbench.backends.cuda_backend", "CudaBackend"),
     "dask": ("kernbench.backends.dask_backend", "DaskBackend"),

@@ -21,6 +21,7 @@ simulator) the record says why instead.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import subprocess
@@ -390,6 +391,25 @@ def gpu_info(measure: bool = True) -> dict:
     return info
 
 
+def svml_info() -> dict:
+    """Whether numba compiled ``math.log``/``math.exp`` loops to Intel SVML calls in this
+    process (``used``), and what that needs: numba's switch (``NUMBA_DISABLE_INTEL_SVML``), an
+    LLVM built with the SVML patch (``llvm_has_svml``; absent from numba 0.62 on) and the
+    library itself (the ``intel-cmplr-lib-rt`` wheel, ``library``: its version or None)."""
+    import llvmlite.binding as llvm
+    import numba
+
+    try:
+        library = importlib.metadata.version("intel-cmplr-lib-rt")
+    except importlib.metadata.PackageNotFoundError:
+        library = None
+    has_svml = getattr(llvm.targets, "has_svml", None)
+    return {"used": bool(numba.config.USING_SVML),
+            "disabled": bool(numba.config.DISABLE_INTEL_SVML),
+            "llvm_has_svml": bool(has_svml()) if has_svml else None,
+            "library": library}
+
+
 def machine_info(threads: int, measure: bool = True) -> dict:
     """Everything the results file records about the machine; bandwidth only when ``measure``."""
     info = {
@@ -409,6 +429,7 @@ def machine_info(threads: int, measure: bool = True) -> dict:
 
         info["numba_threads"] = threads
         info["numba_max_threads"] = numba.config.NUMBA_NUM_THREADS
+        info["numba_svml"] = svml_info()
     if pr.library_available("torch"):
         info["torch_threads"] = pr.torch().get_num_threads()
     if measure and pr.library_available("numba"):

@@ -478,7 +478,7 @@ def machine_section(run: dict, source: str) -> str:
              f"- CPU: {m.get('cpu_model')}, {m.get('logical_cpus')} logical CPUs "
              f"({m.get('usable_cpus')} usable); threads for numba and torch: {m.get('threads')}",
              f"- numba threading layer: {m.get('numba_threading_layer', '-')}; "
-             f"environment: {m.get('environment', {})}"]
+             f"SVML: {m.get('numba_svml', '-')}; environment: {m.get('environment', {})}"]
     for label in ("one_thread", "all_threads"):
         if label in bw:
             b = bw[label]

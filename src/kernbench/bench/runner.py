@@ -68,7 +68,7 @@ from kernbench.bench.workloads import WORKLOADS, Workload, size_label, synchroni
 #: get ``python_budget_s``; every other target but the reference gets ``call_budget_s``).
 CALIBRATED_BACKENDS = ("python",)
 #: Backends that compile on first use: their compile time is measured apart.
-JIT_BACKENDS = ("numba", "cuda")
+JIT_BACKENDS = ("numba-plain", "numba", "cuda")
 #: The backend every result is validated against and every speedup is relative to.
 REFERENCE_BACKEND = "numpy"
 
