@@ -144,6 +144,39 @@ def _clamp0(x):
     return 0.0 if x < 0.0 else x  # noqa: FURB136 - max(x, 0.0) does not promise nan
 
 
+# The contract's overflow-safe second pass: a valid row whose first-pass value is not finite
+# (S log S or x log x past the float64 range) is summed again over its normalized entries.
+
+@njit(**SERIAL)
+def _xlogx_scaled(x, s):
+    """sum of xn log xn over the span's xn = x / s > 0 (A' of the second pass)."""
+    a = 0.0
+    for j in range(x.size):
+        xn = np.float64(x[j]) / s
+        if xn > 0.0:
+            a += xn * math.log(xn)
+    return a
+
+
+@njit(**SERIAL)
+def _pq_scaled(p, q, sp, sq, kl):
+    """B' (cross-entropy) or C' (KL) of the second pass over pn = p / sp, with log q - log sq
+    (q / sq may underflow); p > 0 at q = 0 (or -0.0) adds -inf to B', +inf to C'."""
+    lsp = math.log(sp)
+    lsq = math.log(sq)
+    acc = 0.0
+    for j in range(p.size):
+        pv = np.float64(p[j])
+        if pv > 0.0:
+            qv = np.float64(q[j])
+            if qv == 0.0:
+                acc += math.inf if kl else -math.inf
+            else:
+                lq = math.log(qv) - lsq
+                acc += (pv / sp) * (((math.log(pv) - lsp) - lq) if kl else lq)
+    return acc
+
+
 # ---------------------------------------------------------------------------- row reductions
 
 @njit(**SERIAL)
@@ -174,7 +207,10 @@ def entropy_rows(x, values, status, chunks):
     for r in range(rows):
         s, a, neg = total[r, 0], total[r, 1], total[r, 2]
         status[r] = _status(neg, s)
-        values[r] = _clamp0((s * math.log(s) - a) / s)
+        h = (s * math.log(s) - a) / s
+        if status[r] == 0 and not np.isfinite(h):  # an overflow: the second pass
+            h = 0.0 - _xlogx_scaled(x[r], s)
+        values[r] = _clamp0(h)
 
 
 @njit(**SERIAL)
@@ -217,9 +253,13 @@ def pq_rows(p, q, values, status, kl, chunks):
         sp, sq, b = total[r, 0], total[r, 1], total[r, 4]
         status[r] = _pair_status(sp, sq, total[r, 2], total[r, 3])
         if kl:
-            values[r] = _clamp0(b / sp + (math.log(sq) - math.log(sp)))
+            v = b / sp + (math.log(sq) - math.log(sp))
         else:
-            values[r] = (sp * math.log(sq) - b) / sp
+            v = (sp * math.log(sq) - b) / sp
+        if status[r] == 0 and not np.isfinite(v):  # an overflow (or a true +inf): second pass
+            b = _pq_scaled(p[r], q[r], sp, sq, kl)
+            v = b if kl else 0.0 - b
+        values[r] = _clamp0(v) if kl else v
 
 
 @njit(**SERIAL)
@@ -311,6 +351,23 @@ def joint_terms(x):
     return s, row_a.sum(), rr, cc, st
 
 
+@njit(**PARALLEL)
+def joint_scaled_terms(x, s):
+    """(A', R', C') of a table whose first pass overflowed: the second pass over j / s, the row
+    sums / s and the column sums / s."""
+    rows, cols = x.shape
+    row_a = np.empty(rows)
+    row_sums = np.empty(rows)
+    for r in prange(rows):
+        row_a[r] = _xlogx_scaled(x[r], s)
+        row_sums[r] = _entropy_sums(x[r])[0]
+    col_sums = np.zeros(cols)
+    for r in range(rows):
+        for j in range(cols):
+            col_sums[j] += x[r, j]
+    return row_a.sum(), _xlogx_scaled(row_sums, s), _xlogx_scaled(col_sums, s)
+
+
 # ---------------------------------------------------------------------------- softmax family
 
 @njit(**SERIAL)
@@ -385,12 +442,14 @@ def ce_logits_rows(x, targets, ignore_index, eps, losses):
 
 @njit(**PARALLEL)
 def gaussian_kl(mu1, sigma1, mu2, sigma2, out):
-    """out = log(s2/s1) + (s1^2 + (m1-m2)^2) / (2 s2^2) - 1/2 over 1-D arrays, in float64."""
+    """out = (log s2 - log s1) + ((s1/s2)^2 + ((m1-m2)/s2)^2) / 2 - 1/2 over 1-D arrays, in
+    float64: the log of each sigma and squares of quotients, so nothing overflows."""
     for i in prange(out.size):
         s1 = np.float64(sigma1[i])
         s2 = np.float64(sigma2[i])
-        d = np.float64(mu1[i]) - np.float64(mu2[i])
-        out[i] = math.log(s2 / s1) + (s1 * s1 + d * d) / (2.0 * (s2 * s2)) - 0.5
+        r = s1 / s2
+        t = (np.float64(mu1[i]) - np.float64(mu2[i])) / s2
+        out[i] = ((math.log(s2) - math.log(s1)) + (r * r + t * t) / 2.0) - 0.5
 
 
 @njit(**PARALLEL)

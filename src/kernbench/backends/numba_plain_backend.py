@@ -158,6 +158,9 @@ class NumbaPlainBackend(Backend):
         if status:
             return 0.0, int(status)
         i = (a + s * math.log(s) - rr - cc) / s
+        if not math.isfinite(i):  # an overflow: the contract's second pass
+            a, rr, cc = K.joint_scaled_terms(joint, s)
+            i = a - rr - cc
         return float(0.0 if i < 0.0 else i), 0  # noqa: FURB136 - a clamp that lets nan through
 
     def conditional_entropy(self, joint):
@@ -165,6 +168,9 @@ class NumbaPlainBackend(Backend):
         if status:
             return 0.0, int(status)
         h = (rr - a) / s
+        if not math.isfinite(h):  # an overflow: the contract's second pass
+            a, rr, _ = K.joint_scaled_terms(joint, s)
+            h = rr - a
         return float(0.0 if h < 0.0 else h), 0  # noqa: FURB136 - lets nan through
 
     def softmax_rows(self, x, temperature, out) -> None:
