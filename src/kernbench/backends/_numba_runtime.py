@@ -329,12 +329,8 @@ def _tuned_run_loop(task, ntasks, args, parallel):
             _call_entry(entry, np.int64(t), a)
 
 
-def _check_add(a, b):
-    return a + b
-
-
 def _check_task(t, out, base):
-    out[t] = _check_helper(base, t)
+    out[t] = base + t
 
 
 def _check_kernel(out, base, parallel):
@@ -343,14 +339,13 @@ def _check_kernel(out, base, parallel):
 
 def _build_tuned():
     """Build the tuned runtime: publish :func:`_par_run`, then compile (or load from the
-    cache) and run a kernel of linked tasks and helpers, serially and on the threads. Raises
-    whatever fails; returns ``run``."""
-    global _check_helper, _check_task, _check_run
+    cache) and run a kernel of one linked task, serially and on the threads (a small kernel:
+    it adds to every cold compile of the backend). Raises whatever fails; returns ``run``."""
+    global _check_task, _check_run
     if _INTERNALS_ERROR is not None:
         raise _INTERNALS_ERROR
     _publish_par_run()
     run = _jit("tuned", inline="always", **OPTS)(_tuned_run_loop)
-    _check_helper = _tuned_linked(**OPTS)(_check_add)
     _check_task = _jit("tuned", **OPTS)(_check_task)
     _check_run = run
     kernel = _jit("tuned", **OPTS)(_check_kernel)
