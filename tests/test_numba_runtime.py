@@ -182,6 +182,25 @@ def test_cache_loads_in_a_fresh_process_and_an_edited_helper_is_never_stale(tmp_
     assert len(new_dirs) == 1 and new_dirs != first_dirs  # the stale directory is gone
 
 
+def test_processes_filling_one_empty_cache_at_once_agree(tmp_path):
+    """Three fresh processes (as a Dask cluster's workers start) compile into one empty cache
+    at the same time; a fourth then loads everything from it."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env["PYTHONPATH"] = os.pathsep.join((str(SRC), str(ROOT)))
+    procs = [subprocess.Popen([sys.executable, "-c", _CACHE_PROBE], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(3)]
+    outs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=900)
+        assert proc.returncode == 0, stderr[-3000:]
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    last = _last_json(_run_python(_CACHE_PROBE, env=env))
+    assert last["misses"] == 0 and last["hits"] >= 2
+    for out in outs:
+        assert (out["values"], out["dask"]) == (last["values"], last["dask"])
+
+
 # ---------------------------------------------------------------------------- tuned helpers
 
 def test_tuned_helpers_and_tasks_emit_no_code_of_their_own(rng):
