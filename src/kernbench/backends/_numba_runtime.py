@@ -13,9 +13,9 @@ names, and nothing else, from here:
   task code on the same tasks, so they give the same bits;
 * :func:`by_precision`: one helper or another, chosen by the precision of the argument.
 
-**The tuned runtime** (``tuned``) is built on numba internals. A cold compile of the backend
-takes 14 s with it, 33 s without (``reports/numba-tuning/compile3.json``); it buys no
-steady-state speed. Two things make the difference:
+**The tuned runtime** (``tuned``) is built on numba internals. It makes a cold compile of the
+whole backend several times shorter than the plain runtime's (``reports/numba-tuning/``); it
+buys no steady-state speed. Two things make the difference:
 
 * Helpers (``linked``) are compiled, with their own fastmath flags, into a subclass of numba's
   ``JITCodeLibrary`` that is only ever linked into the kernels using them: numba would
