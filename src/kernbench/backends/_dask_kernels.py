@@ -27,9 +27,9 @@ import threading
 import time
 
 import numpy as np
-from numba import njit
 
 from kernbench.backends import _numba_kernels as K
+from kernbench.backends._numba_runtime import njit  # numba's, cached under the sources' key
 
 # nogil: a worker with several task threads runs its chunk tasks at the same time.
 _OPTS = dict(cache=True, error_model="numpy", nogil=True)

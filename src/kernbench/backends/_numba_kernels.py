@@ -3,10 +3,9 @@
 Every kernel is compiled with ``cache=True`` and ``error_model="numpy"`` and without blanket
 fastmath, so inf and nan survive exactly. Three techniques carry the speed:
 
-* ``_log`` and ``_exp`` are fdlibm's algorithms (range reduction plus polynomial, < 1 ulp) on
-  raw float bits, so a loop calling them vectorizes; libm's ``math.log`` is a scalar call.
-  They (and the float32 ``_expf``) carry fastmath's ``contract`` flag alone: each multiply-add
-  becomes one fused instruction, one rounding fewer, measured 20% off a 1e7 float64 entropy.
+* log and exp are the vectorizable ones of :mod:`_numba_math` (fdlibm's algorithms on raw
+  float bits, < 1 ulp): a loop calling them vectorizes, where libm's ``math.log`` is a scalar
+  call.
 * Float reductions do not vectorize without reassociation. The fused reduction loops (one
   pass computing every sum a kernel needs) are compiled with fastmath's ``reassoc`` flag
   alone (``_SUM_OPTS``): lanes of partial sums, no assumption about inf or nan.
@@ -14,46 +13,42 @@ fastmath, so inf and nan survive exactly. Three techniques carry the speed:
   (measured: no cost against a flag-free loop), so one loop body serves every option.
 
 Every kernel that may use the threads is one compiled function over a grid of *tasks* (chunks
-of elements, blocks of rows, chunks of a long row) with a ``parallel`` argument: :func:`_run`
-calls each task's code through a pointer, either in a plain loop or from :func:`_par_run`, the
-one ``prange`` loop of the module. A ``prange`` copy of each kernel would compile every task
-body once more, through numba's parallel pipeline, per kernel and dtype (measured: half of a
-cold compile of the backend). Serial and parallel runs of a kernel execute the same machine
-code on the same chunks, so they give the same bits.
-
-Only the kernels (the functions the host calls) are numba dispatchers with a cache entry of
-their own. Tasks and helpers (``@_linked``) are compiled, with their own fastmath flags, into
-code that is only linked into the kernels using them: numba would otherwise optimize and emit
-machine code for each helper on its own before optimizing it again inside every caller. With
-both changes the runner's cold compile of the backend went from 33.0 to 14.1 s
-(``reports/numba-tuning/compile3.json``).
+of elements, blocks of rows, chunks of a long row) with a ``parallel`` argument. The kernels
+reach the task runtime (:mod:`_numba_runtime`) through two names: ``_linked``, the decorator
+of helpers (and of task bodies a task calls), and ``_run(task, ntasks, args, parallel)``,
+which runs ``task(t, *args)`` for every task, serially or on numba's threads. Serial and
+parallel runs of a kernel execute the same task code on the same chunks, so they give the
+same bits. Kernels are decorated with the runtime's ``njit``, which is numba's with the cache
+kept where :mod:`_numba_cache` keys it on these sources and the runtime in use.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 
-import llvmlite.binding as llvm
 import numpy as np
-from llvmlite import ir
-from numba import carray, njit, prange, types, vectorize
-from numba.core import cgutils, compiler
-from numba.core.codegen import JITCodeLibrary
-from numba.core.cpu_options import ParallelOptions
-from numba.core.registry import cpu_target
+from numba import carray, types
 from numba.extending import intrinsic, overload
 
-# nogil: a dask worker running chunk tasks on threads keeps them in parallel.
-_OPTS = dict(cache=True, error_model="numpy", nogil=True)
+from kernbench.backends._numba_math import (
+    _cast_like,
+    _exp,
+    _exp_native,
+    _fmax,
+    _log,
+    _log_native,
+)
+from kernbench.backends._numba_runtime import OPTS as _OPTS
+from kernbench.backends._numba_runtime import linked as _linked
+from kernbench.backends._numba_runtime import njit, vectorize
+from kernbench.backends._numba_runtime import run as _run
+
 #: The fused reduction loops add fastmath's reassociation flag and nothing else: LLVM may then
 #: split a sum into vector lanes (a reordering of the additions, as NumPy's pairwise sum also
 #: makes), while no-nans/no-infs stay off, so inf and nan propagate exactly. The log and exp
 #: they call are separate functions compiled without the flag; LLVM inlines them with their
 #: own instructions' flags, so their rounding is the tested one.
 _SUM_OPTS = dict(_OPTS, fastmath={"reassoc"})
-#: log and exp: fused multiply-adds (one rounding fewer each), nothing else.
-_EXP_LOG_OPTS = dict(_OPTS, fastmath={"contract"})
 
 #: Elements per scratch block of the joint-table kernel: 4 KiB of float64, so the block stays
 #: in L1 between the term loop and the summing loop.
@@ -64,213 +59,7 @@ _INF = math.inf
 _LN2 = math.log(2.0)
 
 
-# ---------------------------------------------------------------------------- tasks
-
-#: A task as the threads call it: ``void entry(int64 t, void *args)``.
-_ENTRY_TY = ir.FunctionType(ir.VoidType(), [ir.IntType(64), ir.IntType(8).as_pointer()])
-
-
-class _LinkOnlyLibrary(JITCodeLibrary):
-    """The code of a task or helper, only ever linked into the kernels that use it: never
-    optimized or turned into machine code on its own. (numba finalizes every library that it
-    links, then optimizes the linked copy once more in the caller.)"""
-
-    def _ensure_finalized(self):
-        pass
-
-    def _get_module_for_linking(self):
-        if self._shared_module is None:
-            mod = self._final_module.clone()
-            for library in self._linking_libraries:
-                mod.link_in(library._get_module_for_linking(), preserve=True)
-            for fn in mod.functions:
-                if not fn.is_declaration and fn.linkage == llvm.Linkage.external:
-                    fn.linkage = "linkonce_odr"
-            self._shared_module = mod
-        return self._shared_module
-
-
-_LINKED: dict = {}
-
-
-def _compile_linked(context, disp, args):
-    """``disp.py_func`` compiled for the argument types ``args`` into a
-    :class:`_LinkOnlyLibrary`, with the dispatcher's options (fastmath flags included); once
-    per process and signature."""
-    args = tuple(types.unliteral(a) for a in args)
-    key = (disp.py_func, args)
-    cres = _LINKED.get(key)
-    if cres is None:
-        flags = compiler.Flags()
-        disp.targetdescr.options.parse_as_flags(flags, disp.targetoptions)
-        flags.no_compile = True
-        flags.no_cpython_wrapper = True
-        flags.no_cfunc_wrapper = True
-        library = _LinkOnlyLibrary(context.codegen(), disp.py_func.__qualname__)
-        cres = _LINKED[key] = compiler.compile_internal(
-            context.typing_context, context, library, disp.py_func, args, None, flags, {})
-    return cres
-
-
-def _linked_call(disp, args):
-    """(signature, codegen) of an intrinsic calling ``disp.py_func`` compiled for ``args``
-    into a :class:`_LinkOnlyLibrary`."""
-    cres = _compile_linked(cpu_target.target_context, disp, args)
-
-    def codegen(context, builder, signature, llargs):
-        context.active_code_library.add_linking_library(cres.library)
-        return context.call_internal(builder, cres.fndesc, cres.signature, llargs)
-
-    return cres.signature, codegen
-
-
-def _linked(**options):
-    """Decorator: a helper for jitted code, compiled with ``options`` like ``njit`` but into a
-    :class:`_LinkOnlyLibrary` (an intrinsic typed by compiling it). Callable from jitted code
-    only."""
-
-    def decorate(fn):
-        disp = njit(**options)(fn)
-        # The typer takes fn's own parameters (numba reads an intrinsic's signature from it).
-        params = ", ".join(inspect.signature(fn).parameters)
-        scope = {"_linked_call": _linked_call, "disp": disp}
-        exec(f"def typer(typingctx, {params}):\n    return _linked_call(disp, ({params},))",
-             scope)
-        typer = scope["typer"]
-        typer.__name__ = fn.__name__
-        typer.__qualname__ = fn.__qualname__
-        typer.__doc__ = fn.__doc__
-        wrapped = intrinsic(typer)
-        wrapped._kb_dispatcher = disp
-        return wrapped
-
-    return decorate
-
-
-@intrinsic
-def _task_entry(typingctx, task, args):
-    """(address of ``entry``, address of ``args``): ``entry(t, a)`` is a function in the
-    caller's module that calls the jitted ``task(t, *args)`` with the tuple packed at ``a``;
-    ``args`` is packed into the caller's frame.
-
-    The threads reach the task through that pointer, so the task's code is optimized and
-    emitted once, in the caller's module, and the parallel loop that spreads the tasks over the
-    threads (:func:`_par_run`) is one compiled function for every kernel and dtype.
-    """
-    if not isinstance(task, types.Dispatcher) or not isinstance(args, types.BaseTuple):
-        return None
-    task_sig = types.none(types.int64, *args.types)
-    sig = types.UniTuple(types.int64, 2)(task, args)
-
-    def codegen(context, builder, signature, llargs):
-        # Linked into this module only: no machine code of its own.
-        cres = _compile_linked(context, task.dispatcher, task_sig.args)
-        context.active_code_library.add_linking_library(cres.library)
-        module = builder.module
-        packed = context.get_data_type(args)
-        entry = cgutils.get_or_insert_function(module, _ENTRY_TY,
-                                               cres.fndesc.mangled_name + "$task_entry")
-        if entry.is_declaration:
-            entry.linkage = "internal"
-            entry.attributes.add("noinline")  # one copy of the task's code per module
-            eb = ir.IRBuilder(entry.append_basic_block())
-            t, a = entry.args
-            tup = context.unpack_value(eb, args, eb.bitcast(a, packed.as_pointer()))
-            vals = [context.cast(eb, v, ty, want) for v, ty, want in
-                    zip(cgutils.unpack_tuple(eb, tup, len(args)), args.types,
-                        cres.fndesc.argtypes[1:])]
-            callee = context.declare_function(module, cres.fndesc)
-            # A task returns nothing and raises nothing (error_model="numpy", no allocation
-            # that could fail but a few KiB of scratch), so its status is not inspected.
-            context.call_conv.call_function(eb, callee, cres.fndesc.restype,
-                                            cres.fndesc.argtypes, [t, *vals])
-            eb.ret_void()
-        slot = cgutils.alloca_once(builder, packed)
-        context.pack_value(builder, args, llargs[1], slot)
-        i64 = ir.IntType(64)
-        return context.make_tuple(builder, signature.return_type,
-                                  [builder.ptrtoint(entry, i64), builder.ptrtoint(slot, i64)])
-
-    return sig, codegen
-
-
-@intrinsic
-def _call_entry(typingctx, entry, t, args):
-    """Call the task entry at address ``entry`` (see :func:`_task_entry`) for task ``t``."""
-    sig = types.none(types.int64, types.int64, types.int64)
-
-    def codegen(context, builder, signature, llargs):
-        fn = builder.inttoptr(llargs[0], _ENTRY_TY.as_pointer())
-        builder.call(fn, [llargs[1], builder.inttoptr(llargs[2], _ENTRY_TY.args[1])])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-# Only the explicit prange loop runs in parallel. An options object, not a dict: numba pops the
-# keys of a dict on the first compile.
-@njit(parallel=ParallelOptions(dict(prange=True, comprehension=False, reduction=False,
-                                    inplace_binop=False, setitem=False, numpy=False,
-                                    stencil=False, fusion=False)), **_OPTS)
-def _par_run(entry, ntasks, args):
-    """Tasks 0..ntasks-1 of a task entry over numba's threads (a static split: the tasks of a
-    kernel are of equal size)."""
-    for t in prange(ntasks):
-        _call_entry(entry, np.int64(t), args)
-
-
-#: The symbol under which :func:`_par_run`'s C entry point is published to LLVM's linker.
-_PAR_RUN_SYMBOL = "kernbench_numba_par_run"
-
-
-def _publish_par_run():
-    """Compile (or load from numba's cache) :func:`_par_run` and publish its C entry point.
-
-    Kernels call it by that name (:func:`_call_par_run`) instead of linking a copy: each copy
-    would be optimized and emitted again in every kernel. The symbol must exist before any kernel's machine code is linked, freshly
-    compiled or loaded from the cache, so this runs when the module is imported.
-    """
-    sig = (types.int64, types.int64, types.int64)
-    _par_run.compile(sig)
-    cres = _par_run.overloads[sig]
-    llvm.add_symbol(_PAR_RUN_SYMBOL,
-                    cres.library.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name))
-
-
-_publish_par_run()
-
-
-@intrinsic
-def _call_par_run(typingctx, entry, ntasks, args):
-    """``_par_run(entry, ntasks, args)`` through its published C entry point."""
-    sig = types.none(types.int64, types.int64, types.int64)
-
-    def codegen(context, builder, signature, llargs):
-        i64 = ir.IntType(64)
-        fnty = ir.FunctionType(context.get_value_type(types.none), [i64, i64, i64])
-        builder.call(cgutils.get_or_insert_function(builder.module, fnty, _PAR_RUN_SYMBOL),
-                     llargs)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@njit(inline="always", **_OPTS)
-def _run(task, ntasks, args, parallel):
-    """``task(t, *args)`` for t in 0..ntasks-1, over the threads if ``parallel``.
-
-    Every kernel is one compiled function whatever the size: ``parallel`` is an ordinary
-    argument, and the serial loop calls the same entry as the threads, so serial and parallel
-    runs compute the same bits. Inlined at numba's level, so the packed arguments live in the
-    kernel's own frame.
-    """
-    entry, a = _task_entry(task, args)
-    if parallel and ntasks > 1:
-        _call_par_run(entry, ntasks, a)
-    else:
-        for t in range(ntasks):
-            _call_entry(entry, np.int64(t), a)
-
+# ---------------------------------------------------------------------------- chunks
 
 @_linked(**_OPTS)
 def _bounds(t, ch, n):
@@ -284,253 +73,6 @@ def _chunks(n, ch):
     return (n + ch - 1) // ch
 
 
-# ---------------------------------------------------------------------------- bit casts
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, i):
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
-
-
-@intrinsic
-def _f32_bits(typingctx, x):
-    sig = types.int32(types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return sig, codegen
-
-
-@intrinsic
-def _bits_f32(typingctx, i):
-    """The float32 whose bits are the low 32 bits of the integer ``i``."""
-    sig = types.float32(i)
-
-    def codegen(context, builder, signature, args):
-        v = args[0]
-        if v.type.width != 32:
-            v = builder.trunc(v, ir.IntType(32))
-        return builder.bitcast(v, ir.FloatType())
-
-    return sig, codegen
-
-
-@intrinsic
-def _ldexp(typingctx, y, k):
-    """y * 2**k (k an int32) in one rounding: LLVM's ``ldexp``, exact for subnormal results and
-    overflow alike, and vectorizable (AVX-512's ``vscalef``; integer operations on AVX2)."""
-    sig = y(y, types.int32)
-
-    def codegen(context, builder, signature, args):
-        fty = context.get_value_type(signature.return_type)
-        fnty = ir.FunctionType(fty, [fty, ir.IntType(32)])
-        fn = builder.module.declare_intrinsic("llvm.ldexp", [fty, ir.IntType(32)], fnty)
-        return builder.call(fn, args)
-
-    return sig, codegen
-
-
-# ---------------------------------------------------------------------------- log and exp
-
-_LG1 = 6.666666666666735130e-01
-_LG2 = 3.999999999940941908e-01
-_LG3 = 2.857142874366239149e-01
-_LG4 = 2.222219843214978396e-01
-_LG5 = 1.818357216161805012e-01
-_LG6 = 1.531383769920937332e-01
-_LG7 = 1.479819860511658591e-01
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_INV_LN2 = 1.44269504088896338700e+00
-_P1 = 1.66666666666666019037e-01
-_P2 = -2.77777777770155933842e-03
-_P3 = 6.61375632143793436117e-05
-_P4 = -1.65339022054652515390e-06
-_P5 = 4.13813679705723846039e-08
-_MIN_NORMAL = 2.2250738585072014e-308
-_F32_HALF = np.float32(0.5)
-_F32_ONE = np.float32(1.0)
-_F32_TWO = np.float32(2.0)
-
-
-@_linked(**_EXP_LOG_OPTS)
-def _log(x):
-    """Natural log of a float64 (fdlibm ``__ieee754_log``), branch-free so that loops vectorize.
-
-    log(0) = -inf, log(inf) = inf, log(x < 0) = log(nan) = nan; subnormals are exact.
-    """
-    # A subnormal x is (its bits) * 2**-1074 exactly. Scaling by a float power of two instead
-    # would be a multiply that LLVM computes for every x, raising a spurious overflow flag
-    # (numpy warns) for large x; int-to-float raises nothing worse than inexact.
-    bits = _f64_bits(x)
-    sub = x < _MIN_NORMAL
-    xs = float(bits) if sub else x
-    ix = _f64_bits(xs) + (0x95F62 << 32)  # move [sqrt(2)/2, sqrt(2)) onto one exponent
-    k = (ix >> 52) - 1023
-    if sub:
-        k -= 1074
-    ix = (ix & 0x000FFFFFFFFFFFFF) + (0x3FE6A09E << 32)
-    f = _bits_f64(ix) - 1.0
-    hfsq = 0.5 * f * f
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
-    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
-    dk = float(k)
-    r = s * (hfsq + t2 + t1) + dk * _LN2_LO - hfsq + f + dk * _LN2_HI
-    if x == 0.0:
-        r = -_INF
-    if x == _INF:
-        r = _INF
-    if not x >= 0.0:  # negative or nan
-        r = _NAN
-    return r
-
-
-#: FreeBSD/musl ``logf``: ln 2 in two parts and the polynomial of (log(1+s) - log(1-s)) / s
-#: (|error| < 2**-34.24) in float32.
-_LG1_F = np.float32(0.66666662693)
-_LG2_F = np.float32(0.40000972152)
-_LG3_F = np.float32(0.28498786688)
-_LG4_F = np.float32(0.24279078841)
-_LN2_HI_F = np.float32(6.9313812256e-01)
-_LN2_LO_F = np.float32(9.0580006145e-06)
-_MIN_NORMAL_F = np.float32(1.17549435e-38)
-
-
-@_linked(**_EXP_LOG_OPTS)
-def _logf(x):
-    """Natural log of a float32 in float32 arithmetic (musl ``logf``, the same steps as
-    :func:`_log`): sixteen lanes per AVX-512 vector where the float64 log has eight. At most
-    0.79 ulp measured; log(0) = -inf, log(inf) = inf, log(x < 0) = log(nan) = nan."""
-    bits = _f32_bits(x)
-    sub = x < _MIN_NORMAL_F
-    xs = np.float32(bits) if sub else x  # a subnormal x is (its bits) * 2**-149 exactly
-    ix = _f32_bits(xs) + np.int32(0x3F800000 - 0x3F3504F3)
-    k = (ix >> 23) - 0x7F
-    if sub:
-        k -= 149
-    ix = (ix & 0x007FFFFF) + 0x3F3504F3
-    f = _bits_f32(ix) - _F32_ONE
-    s = f / (_F32_TWO + f)
-    z = s * s
-    w = z * z
-    t1 = w * (_LG2_F + w * _LG4_F)
-    t2 = z * (_LG1_F + w * _LG3_F)
-    hfsq = _F32_HALF * f * f
-    dk = np.float32(k)
-    r = s * (hfsq + t2 + t1) + dk * _LN2_LO_F - hfsq + f + dk * _LN2_HI_F
-    if x == 0.0:
-        r = np.float32(-_INF)
-    if x == _INF:
-        r = np.float32(_INF)
-    if not x >= 0.0:  # negative or nan
-        r = np.float32(_NAN)
-    return r
-
-
-@_linked(**_EXP_LOG_OPTS)
-def _exp(x):
-    """exp of a float64 (fdlibm ``__ieee754_exp``), branch-free so that loops vectorize.
-
-    exp(-inf) = 0, exp(inf) = inf, exp(nan) = nan; results in the subnormal range are exact
-    to one rounding (2**k is applied by :func:`_ldexp`).
-    """
-    # Clamping keeps k in range; -1100 and 710 already under/overflow. Written as compare and
-    # select in the order of the x86 max/min instructions (one each), which map nan to the
-    # bound; the nan comes back at the end.
-    xc = x if x > -1100.0 else -1100.0
-    xc = xc if xc < 710.0 else 710.0
-    kf = np.floor(xc * _INV_LN2 + 0.5)
-    hi = xc - kf * _LN2_HI
-    lo = kf * _LN2_LO
-    r = hi - lo
-    rr = r * r
-    c = r - rr * (_P1 + rr * (_P2 + rr * (_P3 + rr * (_P4 + rr * _P5))))
-    y = _ldexp(1.0 + (r * c / (2.0 - c) - lo + hi), np.int32(kf))
-    return y if x == x else x
-
-
-#: Cephes ``expf``: ln 2 in two parts (the first exact in float32, so kf * _C1_F is exact for
-#: |kf| < 2**15) and the minimax polynomial of (exp(r) - 1 - r) / r**2 on [-ln2/2, ln2/2].
-_C1_F = np.float32(0.693359375)
-_C2_F = np.float32(-2.12194440e-4)
-_Q0_F = np.float32(1.9875691500e-4)
-_Q1_F = np.float32(1.3981999507e-3)
-_Q2_F = np.float32(8.3334519073e-3)
-_Q3_F = np.float32(4.1665795894e-2)
-_Q4_F = np.float32(1.6666665459e-1)
-_Q5_F = np.float32(5.0000001201e-1)
-_INV_LN2_F = np.float32(1.4426950216e+00)
-_F32_LO = np.float32(-104.0)
-_F32_HI = np.float32(89.0)
-
-
-@_linked(**_EXP_LOG_OPTS)
-def _expf(x):
-    """exp of a float32 in float32 arithmetic (Cephes ``expf``: at most 1.01 ulp measured).
-
-    Sixteen lanes per AVX-512 vector instead of eight: float32 softmax and cross-entropy
-    spend most of their time here. A polynomial rather than fdlibm's rational form (no
-    divide), with fastmath's ``contract`` flag alone, so that each multiply-add is one fused
-    instruction, and 2**k applied by :func:`_ldexp`: 16.8 against 20.3 us for the sum of the
-    exps of a 50257-logit row in L2, and 24 us for fdlibm's form. Contraction only removes
-    roundings; inf and nan are untouched.
-    """
-    xc = x if x > _F32_LO else _F32_LO  # as in _exp: x86 max and min, nan restored below
-    xc = xc if xc < _F32_HI else _F32_HI
-    kf = np.floor(xc * _INV_LN2_F + _F32_HALF)
-    r = xc - kf * _C1_F
-    r = r - kf * _C2_F
-    y = ((((_Q0_F * r + _Q1_F) * r + _Q2_F) * r + _Q3_F) * r + _Q4_F) * r + _Q5_F
-    y = _ldexp(y * (r * r) + r + _F32_ONE, np.int32(kf))
-    return y if x == x else x
-
-
-def _by_precision(f32_fn, f64_fn, doc: str):
-    """A function for jitted code that calls the ``_linked`` function ``f32_fn`` on a float32
-    argument and ``f64_fn`` on anything else, chosen at compile time."""
-
-    def typer(typingctx, x):
-        return _linked_call((f32_fn if x == types.float32 else f64_fn)._kb_dispatcher, (x,))
-
-    typer.__doc__ = doc
-    return intrinsic(typer)
-
-
-_exp_native = _by_precision(_expf, _exp, "exp in the precision of ``x``.")
-_log_native = _by_precision(_logf, _log, "log in the precision of ``x``.")
-
-
-@intrinsic
-def _cast_like(typingctx, a, v):
-    """The float ``v`` in the precision of ``a``, an array (its dtype) or a float scalar:
-    float32 gets float32 arithmetic."""
-    to = types.float32 if getattr(a, "dtype", a) == types.float32 else types.float64
-    sig = to(a, v)
-
-    def codegen(context, builder, signature, args):
-        return context.cast(builder, args[1], signature.args[1], to)
-
-    return sig, codegen
-
-
 # ---------------------------------------------------------------------------- block sums
 
 @_linked(**_SUM_OPTS)
@@ -541,19 +83,6 @@ def _sumsq_span(x):
         v = np.float64(x[j])
         s += v * v
     return s
-
-
-@intrinsic
-def _fmax(typingctx, a, b):
-    """LLVM's ``maxnum`` of two floats of one type: the larger, or the one that is not nan."""
-    sig = a(a, b)
-
-    def codegen(context, builder, signature, args):
-        ty = context.get_value_type(signature.return_type)
-        fn = builder.module.declare_intrinsic("llvm.maxnum", [ty], ir.FunctionType(ty, [ty, ty]))
-        return builder.call(fn, args)
-
-    return sig, codegen
 
 
 @_linked(**_OPTS)

@@ -2,7 +2,14 @@
 
 This module is the host side: it casts scalars to the array dtype, walks n-D and strided arrays
 as aligned 1-D pieces, allocates outputs and decides whether a kernel runs on numba's threads
-by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels`.
+by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels`, on the task
+runtime of :mod:`kernbench.backends._numba_runtime` (``tuned`` or ``plain``, see
+:func:`runtime_name`; ``KERNBENCH_NUMBA_RUNTIME`` forces either).
+
+Under numba's ``workqueue`` threading layer, which is not thread-safe, the kernels' parallel
+calls take one lock, so calls from several Python threads never run two parallel regions at
+once; the ``tbb`` layer (``pip install tbb``, ``NUMBA_THREADING_LAYER=tbb``) runs them side by
+side.
 """
 
 from __future__ import annotations
@@ -15,8 +22,16 @@ import numpy as np
 
 from kernbench._arrays import flat_pieces
 from kernbench._hyper import adam_kernel_args
-from kernbench.backends import Backend
-from kernbench.backends import _numba_kernels as K
+from kernbench.backends import Backend, _numba_kernels, _numba_runtime
+
+#: The compiled kernels, their parallel calls serialized where the threading layer needs it.
+K = _numba_runtime.serialize_parallel_calls(_numba_kernels)
+
+
+def runtime_name() -> str:
+    """The task runtime the kernels use: ``"tuned"`` or ``"plain"``."""
+    return _numba_runtime.RUNTIME
+
 
 #: Elementwise kernels (optimizer steps, scale_, sum_squares) run in parallel from this many
 #: bytes of one param piece. Measured on the 2-core machine, Adam step, serial/parallel median

@@ -430,6 +430,8 @@ def machine_info(threads: int, measure: bool = True) -> dict:
         info["numba_threads"] = threads
         info["numba_max_threads"] = numba.config.NUMBA_NUM_THREADS
         info["numba_svml"] = svml_info()
+        from kernbench.backends.numba_backend import runtime_name  # tuned or plain
+        info["numba_runtime"] = runtime_name()
     if pr.library_available("torch"):
         info["torch_threads"] = pr.torch().get_num_threads()
     if measure and pr.library_available("numba"):
