@@ -50,7 +50,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import threading
 import warnings
 from types import SimpleNamespace
 
@@ -62,6 +61,7 @@ from numba import prange, types
 from numba.extending import intrinsic, is_jitted, overload
 
 from kernbench.backends import _numba_cache
+from kernbench.backends._numba_threads import PARALLEL_LOCK, threading_layer_is_thread_safe
 
 try:  # numba internals of the tuned runtime; without them only the plain runtime exists
     from numba.core import cgutils, compiler
@@ -511,17 +511,6 @@ def vectorize(signatures, **options):
 
 
 # ---------------------------------------------------------------------------- threads
-
-#: Held while a parallel call runs, where the threading layer is not thread-safe.
-PARALLEL_LOCK = threading.Lock()
-
-
-def threading_layer_is_thread_safe() -> bool:
-    """Whether numba's threading layer (started here if need be) lets several Python threads
-    run parallel regions at once: ``omp`` and ``tbb`` do, ``workqueue`` does not."""
-    numba.get_num_threads()  # launches numba's threads, which fixes the layer
-    return numba.threading_layer() in ("omp", "tbb")
-
 
 def _serialized(fn, index: int):
     @functools.wraps(fn)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 
 import numba
 import numpy as np
@@ -20,6 +19,7 @@ from kernbench._arrays import flat_pieces
 from kernbench._hyper import adam_kernel_args
 from kernbench.backends import Backend
 from kernbench.backends import _numba_plain_kernels as K
+from kernbench.backends._numba_threads import PARALLEL_LOCK, threading_layer_is_thread_safe
 from kernbench.backends.interface import KERNELS
 
 
@@ -51,31 +51,15 @@ def _chunks(x) -> int:
     return min(-(-threads // rows), max(1, n // MIN_CHUNK))
 
 
-_LOCK = threading.Lock()
-_SAFE_LAYER: list = []  # [bool] once numba has chosen its threading layer
-
-
-def _layer_is_thread_safe() -> bool:
-    """False under numba's workqueue threading layer (its fallback where neither OpenMP nor TBB
-    is found), which aborts the process when two Python threads run parallel code at once;
-    False too before the first parallel region, while the layer is not yet chosen."""
-    if not _SAFE_LAYER:
-        try:
-            _SAFE_LAYER.append(numba.threading_layer() != "workqueue")
-        except ValueError:
-            return False
-    return _SAFE_LAYER[0]
-
-
 def _one_at_a_time_where_unsafe(method):
     """The kernel method, its calls serialized where the threading layer is not thread-safe
     (tbb and omp are; ``NUMBA_THREADING_LAYER=tbb`` with the tbb package installed picks one)."""
 
     @functools.wraps(method)
     def guarded(*args, **kwargs):
-        if _layer_is_thread_safe():
+        if threading_layer_is_thread_safe():
             return method(*args, **kwargs)
-        with _LOCK:
+        with PARALLEL_LOCK:
             return method(*args, **kwargs)
 
     return guarded
