@@ -235,3 +235,20 @@ def test_clip_grad_norm_of_empty_grads(backend):
     total = clip_grad_norm(grads, 1.0, backend=backend)
     assert total == pytest.approx(math.sqrt(13.0))
     assert_same(grads[1], np.full(3, 2.0 / (math.sqrt(13.0) + 1e-6)))
+
+
+def test_cuda_empty_device_arrays_stay_on_the_device():
+    """An empty device array in gives an empty device array out, no kernel launched."""
+    import kernbench as kb
+
+    if "cuda" not in kb.available_backends():
+        pytest.skip("the cuda backend does not run here")
+    from numba import cuda
+
+    for shape, axis in [((0,), 0), ((3, 0), 1), ((2, 0, 1), 1), ((0, 3), 1)]:
+        d = cuda.to_device(np.ones(shape, dtype=np.float32))
+        out = info.log_softmax(d, axis=axis, backend="cuda")
+        assert hasattr(out, "copy_to_host") and out.shape == shape
+    d = cuda.to_device(np.ones((2, 0, 3)))
+    assert info.kl_divergence(d, d, backend="cuda").shape == (2, 0)
+    assert info.gaussian_entropy(cuda.to_device(np.ones(0)), backend="cuda").shape == (0,)
