@@ -252,3 +252,17 @@ def test_cuda_empty_device_arrays_stay_on_the_device():
     d = cuda.to_device(np.ones((2, 0, 3)))
     assert info.kl_divergence(d, d, backend="cuda").shape == (2, 0)
     assert info.gaussian_entropy(cuda.to_device(np.ones(0)), backend="cuda").shape == (0,)
+
+
+# ---------------------------------------------------------------------------- found by fuzzing
+
+def test_cosine_schedule_of_a_subnormal_span(backend):
+    """(hi - lo) * (1 + cos) / 2 in the contract's order: halving a subnormal span first
+    rounded it to 0 on the numpy backend alone."""
+    from kernbench.optim import cosine_annealing, cosine_schedule
+
+    steps = np.array([0.0, 2.5, 5.0, 10.0])
+    got = cosine_schedule(steps, 10, 0.0, 5e-324, backend=backend)
+    want = np.array([cosine_annealing(t, 10, 0.0, 5e-324) for t in steps])
+    np.testing.assert_array_equal(got, want)
+    assert got[0] == 0.0 and got[-1] == 5e-324

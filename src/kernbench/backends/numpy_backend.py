@@ -167,7 +167,10 @@ class NumpyBackend(Backend):
         out = np.multiply(t, math.pi / total_steps)
         np.cos(out, out=out)
         out += 1.0
-        out *= (lr_max - lr_min) / 2.0
+        # (hi - lo) * (1 + cos) / 2 in the contract's order, as the other backends: halving
+        # (hi - lo) first rounds a subnormal span to 0 where they keep it
+        out *= lr_max - lr_min
+        out *= 0.5
         out += lr_min
         return out
 
