@@ -266,3 +266,18 @@ def test_cosine_schedule_of_a_subnormal_span(backend):
     want = np.array([cosine_annealing(t, 10, 0.0, 5e-324) for t in steps])
     np.testing.assert_array_equal(got, want)
     assert got[0] == 0.0 and got[-1] == 5e-324
+
+
+def test_js_divergence_of_float32_rows_summing_past_float32(backend):
+    """Two entries at the top of float32 sum past its range (not past float64's, where the
+    sum is accumulated): the numpy backend cast that sum to float32 (inf) and normalized q
+    to zeros."""
+    spatial = pytest.importorskip("scipy.spatial")
+    dtype = np.float32
+    big = float(np.finfo(dtype).max) * 0.99
+    p = np.array([0.0, 0.0, 1.0], dtype=dtype)
+    q = np.array([0.0, big, big], dtype=dtype)
+    want = spatial.distance.jensenshannon(p.astype(np.float64), q.astype(np.float64)) ** 2
+    got = info.js_divergence(p, q, backend=backend)
+    assert got.dtype == dtype
+    assert_same(np.float64(got), want, tol=(1e-6, 1e-9))

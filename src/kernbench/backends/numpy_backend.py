@@ -211,12 +211,14 @@ class NumpyBackend(Backend):
 
     def js_divergence_rows(self, p, q):
         sp, sq, status = self._pair_sums(p, q)
+        # In float64, as the other backends: a float32 row summing past float32's range
+        # (two entries of 3.4e38) cast its sum to inf and its normalized entries to 0.
         with np.errstate(divide="ignore", invalid="ignore"):
-            pn = np.divide(p, sp[:, None].astype(p.dtype))
-            qn = np.divide(q, sq[:, None].astype(q.dtype))
-            m = self._buffer(p.shape, p.dtype, 1)
+            pn = np.divide(p, sp[:, None], dtype=np.float64)
+            qn = np.divide(q, sq[:, None], dtype=np.float64)
+            m = self._buffer(p.shape, np.float64, 1)
             np.multiply(pn, 0.5, out=m)
-            half_q = self._buffer(p.shape, p.dtype, 2)
+            half_q = self._buffer(p.shape, np.float64, 2)
             np.multiply(qn, 0.5, out=half_q)
             m += half_q
             ratio = self._buffer(p.shape, np.float64, 3)
