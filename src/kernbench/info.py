@@ -49,13 +49,24 @@ def _axis(a: np.ndarray, axis, name: str) -> int:
     return ax % a.ndim
 
 
-def _probability_rows(kernels, x, name: str, axis) -> tuple[np.ndarray, tuple, int]:
+def _lead(a, ax: int) -> tuple:
+    """The shape of ``a`` without axis ``ax``: the shape of a reduction over it."""
+    shape = tuple(a.shape)
+    return shape[:ax] + shape[ax + 1:]
+
+
+def _probability_rows(kernels, x, name: str, axis) -> tuple:
+    """(rows, lead, axis, dtype); rows is None when there is no slice to reduce (``lead`` has
+    a zero), so that no backend has to shape an empty array into rows."""
     a = kernels.as_array(x, name)
     ax = _axis(a, axis, name)
     if a.shape[ax] == 0:
         raise ValueError(f"{name} is empty along axis {ax}: there is no distribution to measure")
+    lead = _lead(a, ax)
+    if math.prod(lead) == 0:
+        return None, lead, ax, a.dtype
     rows, lead = kernels.as_rows(a, ax, name)
-    return rows, lead, ax
+    return rows, lead, ax, a.dtype
 
 
 def _raise_for_status(status: np.ndarray, axis: int, names=("p", "q")) -> None:
@@ -77,7 +88,16 @@ def _raise_for_status(status: np.ndarray, axis: int, names=("p", "q")) -> None:
                      "NaN or infinite value (or a sum that overflows)")
 
 
-def _finish(values: np.ndarray, lead: tuple, dtype: np.dtype, scale: float):
+def _finish(values: np.ndarray, lead: tuple, dtype: np.dtype, scale: float, n: int = 0):
+    """The kernel's row values in the caller's shape, dtype and unit.
+
+    A slice of one element (``n == 1``) normalizes to the distribution [1]: its entropy, and
+    the cross-entropy, KL and JS divergence of two such slices, are exactly 0 (as scipy gives).
+    The kernels' forms (``S log S - A`` and the like) leave a rounding residue of a few ulps
+    there that differs between backends, so it is replaced by that 0.
+    """
+    if n == 1:
+        values = np.zeros_like(values)
     if scale != 1.0:
         values = values / scale
     if lead == ():
@@ -94,6 +114,9 @@ def _pair_rows(kernels, p, q, axis):
     ax = _axis(pa, axis, "p")
     if pa.shape[ax] == 0:
         raise ValueError(f"p is empty along axis {ax}: there is no distribution to measure")
+    lead = _lead(pa, ax)
+    if math.prod(lead) == 0:
+        return None, None, lead, ax, dtype
     prow, lead = kernels.as_rows(pa, ax, "p")
     qrow, _ = kernels.as_rows(qa, ax, "q")
     return prow, qrow, lead, ax, dtype
@@ -114,19 +137,23 @@ def entropy(p, base=None, axis=-1, backend=DEFAULT_BACKEND):
     """Shannon entropy of p normalized along ``axis``; equals ``scipy.stats.entropy(p)``."""
     kernels = get_backend(backend)
     scale = v.log_base(base)
-    rows, lead, ax = _probability_rows(kernels, p, "p", axis)
+    rows, lead, ax, dtype = _probability_rows(kernels, p, "p", axis)
+    if rows is None:
+        return np.empty(lead, dtype=dtype)
     values, status = kernels.entropy_rows(rows)
     _raise_for_status(status, ax)
-    return _finish(values, lead, rows.dtype, scale)
+    return _finish(values, lead, dtype, scale, rows.shape[1])
 
 
 def _pair_reduction(kernel_name, p, q, base, axis, backend):
     kernels = get_backend(backend)
     scale = v.log_base(base)
     prow, qrow, lead, ax, dtype = _pair_rows(kernels, p, q, axis)
+    if prow is None:
+        return np.empty(lead, dtype=dtype)
     values, status = getattr(kernels, kernel_name)(prow, qrow)
     _raise_for_status(status, ax)
-    return _finish(values, lead, dtype, scale)
+    return _finish(values, lead, dtype, scale, prow.shape[1])
 
 
 def cross_entropy(p, q, base=None, axis=-1, backend=DEFAULT_BACKEND):
@@ -155,6 +182,11 @@ def _joint_reduction(kernel_name, joint, base, backend):
     value, status = getattr(kernels, kernel_name)(j)
     if status:
         _raise_for_status(np.array([status], dtype=np.int8), 0, names=("joint",))
+    if j.shape[1] == 1 or (j.shape[0] == 1 and kernel_name == "mutual_information"):
+        # One column: Y is constant, so I(X;Y) = H(Y|X) = 0; one row: X is, so I(X;Y) = 0.
+        # Exactly 0, where the kernels' forms leave a rounding residue that differs between
+        # backends.
+        value = 0.0
     return j.dtype.type(value / scale)
 
 
@@ -175,6 +207,9 @@ def _softmax_like(kernel_name, logits, temperature, axis, backend):
     x = kernels.as_array(logits, "logits")
     t = v.positive_scalar(temperature, "temperature")
     ax = _axis(x, axis, "logits")
+    if math.prod(x.shape) == 0:  # nothing to compute: an empty result of x's shape
+        return kernels.deliver(_fill(kernels, kernel_name, tuple(x.shape), x.dtype, x, t),
+                               logits)
     rows, _ = kernels.as_rows(x, ax, "logits")
     out = _fill(kernels, kernel_name, tuple(rows.shape), x.dtype, rows, t)
     return kernels.deliver(kernels.from_rows(out, tuple(x.shape), ax), logits)
@@ -215,6 +250,10 @@ def cross_entropy_logits(logits, targets, reduction="mean", ignore_index=-100,
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1]; got {eps}")
     x, t, ignore, kept = _logits_and_targets(kernels, logits, targets, ignore_index)
+    # The kernels compute with label_smoothing in the logits' dtype and leave the smoothing
+    # term out when it is 0; rounded here, a value that float32 cannot hold (below 1e-45) is
+    # that 0 on every backend, rather than a 0 that multiplies an infinite term on some.
+    eps = float(x.dtype.type(eps))
     losses = kernels.cross_entropy_logits_rows(x, t, ignore, eps)
     if reduction == "none":
         return losses.astype(x.dtype, copy=False)

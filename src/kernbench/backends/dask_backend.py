@@ -436,6 +436,14 @@ class DaskBackend(Backend):
     def new_output(self, shape, dtype):
         return None
 
+    def deliver(self, out, *inputs):
+        # A 0-d result of scalar (non-dask) arguments is gathered, so that the caller gets
+        # the NumPy scalar every other backend gives; larger results stay in the cluster.
+        if isinstance(out, da.Array) and out.ndim == 0 \
+                and not any(isinstance(x, da.Array) for x in inputs):
+            return self._gather(out)
+        return out
+
     def as_param(self, p, name):
         from kernbench._validate import param_array
 

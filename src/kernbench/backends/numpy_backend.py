@@ -196,7 +196,10 @@ class NumpyBackend(Backend):
         out = np.multiply(t, math.pi / total_steps)
         np.cos(out, out=out)
         out += 1.0
-        out *= (lr_max - lr_min) / 2.0
+        # (hi - lo) * (1 + cos) / 2 in the contract's order, as the other backends: halving
+        # (hi - lo) first rounds a subnormal span to 0 where they keep it
+        out *= lr_max - lr_min
+        out *= 0.5
         out += lr_min
         return out
 
@@ -246,16 +249,14 @@ class NumpyBackend(Backend):
 
     def js_divergence_rows(self, p, q):
         sp, sq, status = self._pair_sums(p, q)
-        dt = p.dtype
-        big = np.finfo(dt).max
-        if dt != np.float64 and not (np.all(sp <= big) and np.all(sq <= big)):
-            dt = np.dtype(np.float64)  # a float32 row whose sum overflows float32
+        # In float64, as the other backends: a float32 row summing past float32's range
+        # (two entries of 3.4e38) cast its sum to inf and its normalized entries to 0.
         with np.errstate(divide="ignore", invalid="ignore"):
-            pn = np.divide(p, sp[:, None].astype(dt), dtype=dt)
-            qn = np.divide(q, sq[:, None].astype(dt), dtype=dt)
-            m = self._buffer(p.shape, dt, 1)
+            pn = np.divide(p, sp[:, None], dtype=np.float64)
+            qn = np.divide(q, sq[:, None], dtype=np.float64)
+            m = self._buffer(p.shape, np.float64, 1)
             np.multiply(pn, 0.5, out=m)
-            half_q = self._buffer(p.shape, dt, 2)
+            half_q = self._buffer(p.shape, np.float64, 2)
             np.multiply(qn, 0.5, out=half_q)
             m += half_q
             ratio = self._buffer(p.shape, np.float64, 3)
