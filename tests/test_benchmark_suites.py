@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import kernbench as kb
@@ -39,7 +41,45 @@ def test_asv_suite_has_every_kernel_and_backend(asv_module):
         track = getattr(relative, f"track_{name}_vs_numpy")
         assert track.unit and set(relative.params[0]) == set(SUITE_BACKENDS) - {"numpy"}
         compiled = getattr(asv_module, "Compile" + camel)
-        assert callable(getattr(compiled, f"time_compile_{name}"))
+        assert callable(getattr(compiled, f"timeraw_compile_{name}"))
+        assert compiled.params[0] == [b for b in SUITE_BACKENDS if b.startswith("numba")]
+
+
+def test_asv_versions_follow_the_workload_record(asv_module):
+    from benchmarks._adapters import workload_version
+
+    versions = {getattr(getattr(asv_module, "".join(p.capitalize() for p in name.split("_"))),
+                        f"time_{name}").version for name in WORKLOADS}
+    assert len(versions) == len(WORKLOADS)  # each workload its own history
+    entropy = WORKLOADS["entropy"]
+    assert workload_version(entropy) == workload_version(entropy)
+    changed = [dataclasses.replace(entropy, dtypes=("float64",)),
+               dataclasses.replace(entropy, layout="logits"),
+               dataclasses.replace(entropy, build=WORKLOADS["cross_entropy"].build)]
+    assert len({workload_version(w) for w in [entropy, *changed]}) == 4
+    assert workload_version(entropy, [10]) != workload_version(entropy, [20])
+
+
+def test_asv_setup_resets_mutated_inputs_outside_the_timed_call(asv_module):
+    bench = asv_module.ClipGradNorm
+    assert bench.number == 1  # asv then runs setup before every sample
+    timed = bench()
+    timed.setup("numpy", 10_000, "float64")
+    before = [a.copy() for a in timed.case.work]  # the grads the clip scales in place
+    timed.time_clip_grad_norm("numpy", 10_000, "float64")
+    assert any(not np.array_equal(a, b) for a, b in zip(before, timed.case.work))
+    fn = timed.fn
+    timed.setup("numpy", 10_000, "float64")  # the next sample's setup
+    assert timed.fn is fn  # not prepared again
+    for a, b in zip(before, timed.case.work):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_asv_compile_benchmark_is_a_timeraw_statement(asv_module):
+    stmt, setup = asv_module.CompileEntropy().timeraw_compile_entropy("numba", "float64")
+    assert stmt == "fn()"
+    assert "NUMBA_CACHE_DIR" in setup and "warm=False" in setup
+    compile(setup, "<setup>", "exec")
 
 
 def test_asv_setup_marks_impossible_combinations_not_available(asv_module):
