@@ -87,8 +87,8 @@ def _history_class(kernel: str):
 
     def setup(self, backend):
         import kernbench as kb
-        import kernbench.info  # noqa: F401  (kept explicit: old commits import them lazily)
-        import kernbench.optim  # noqa: F401
+        import kernbench.info  # the submodules, imported explicitly: old commits may not
+        import kernbench.optim
 
         if backend not in kb.available_backends():
             raise NotImplementedError(f"backend {backend!r} is not available here")

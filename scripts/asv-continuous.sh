@@ -2,6 +2,7 @@
 # asv continuous, base against head: what CI runs on a pull request, runnable on any machine.
 #
 #   scripts/asv-continuous.sh BASE HEAD [asv filters and options...]
+#   scripts/asv-continuous.sh --publish COMMIT [asv filters and options...]
 #
 # e.g.  scripts/asv-continuous.sh origin/main HEAD
 #       scripts/asv-continuous.sh HEAD~1 HEAD --bench '^kernels\.Entropy\.'
@@ -10,6 +11,10 @@
 # check on the recorded samples (a change is reported only when the two sets of samples differ
 # significantly and the ratio of their medians passes F). Exit status: 0 when no benchmark got
 # significantly slower by more than F, 1 when one did (asv's own status), 2 on bad usage.
+#
+# --publish COMMIT: what CI runs on a push to main: `asv run COMMIT^!` (that one commit, its
+# results saved beside the earlier ones) then `asv publish` (the HTML site, html_dir of the
+# configuration). Exit status: asv's.
 #
 # Settings (environment):
 #   ASV_FACTOR   the --factor, default 1.15: a benchmark must be 15% slower (and significantly
@@ -24,12 +29,22 @@
 set -uo pipefail
 
 if [ $# -lt 2 ]; then
-    sed -n '2,8p' "$0" >&2
+    sed -n '2,9p' "$0" >&2
     exit 2
 fi
+mode=compare
+if [ "$1" = --publish ]; then
+    mode=publish
+    shift
+fi
 base=$1
-head=$2
-shift 2
+if [ "$mode" = publish ]; then
+    head=$base
+    shift 1
+else
+    head=$2
+    shift 2
+fi
 factor=${ASV_FACTOR:-1.15}
 out=${ASV_OUT:-.asv/continuous}
 config=${ASV_CONFIG:-asv.conf.json}
@@ -37,7 +52,7 @@ machine_args=()
 if [ -n "${ASV_MACHINE:-}" ]; then
     machine_args=(--machine "$ASV_MACHINE")
 fi
-for rev in "$base" "$head"; do
+for rev in "$base" "$head"; do  # (one commit with --publish: base = head)
     if ! git rev-parse --verify --quiet "$rev^{commit}" >/dev/null; then
         echo "asv-continuous.sh: '$rev' is not a commit (BASE HEAD)" >&2
         exit 2
@@ -47,6 +62,15 @@ mkdir -p "$out"
 
 # asv asks for the machine's details once; --yes takes its defaults (a CI runner has no tty).
 asv machine --config "$config" --yes "${machine_args[@]}" >/dev/null
+
+if [ "$mode" = publish ]; then
+    commit=$base
+    set -e
+    asv run --config "$config" "${machine_args[@]}" --show-stderr "$@" "$commit^!" 2>&1 \
+        | tee "$out/run.log"
+    asv publish --config "$config" 2>&1 | tee -a "$out/run.log"
+    exit 0
+fi
 
 asv continuous --config "$config" "${machine_args[@]}" --split --factor "$factor" \
     --interleave-rounds --show-stderr "$@" "$base" "$head" 2>&1 | tee "$out/continuous.log"
