@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -101,16 +103,76 @@ def test_asv_check_finds_no_problems():
     assert "No problems found" in done.stdout
 
 
-def test_pytest_benchmark_suite_has_every_kernel_and_backend():
+#: The committed ids and groups of the pytest-benchmark suite: ``group<TAB>test id`` per line.
+IDS_SNAPSHOT = ROOT / "tests" / "benchmarks" / "benchmark_ids.txt"
+BENCH_FILE = "tests/benchmarks/test_kernels_benchmark.py"
+#: Records each executed benchmark's group (pytest plugin for the subprocess below).
+_GROUP_PLUGIN = """
+import json, os
+def pytest_runtest_teardown(item):
+    bench = getattr(item, "funcargs", {}).get("benchmark")
+    if bench is not None:
+        with open(os.environ["KERNBENCH_GROUPS_OUT"], "a") as out:
+            out.write(json.dumps([item.name, bench.group]) + "\\n")
+"""
+
+
+def _collected_ids() -> list[str]:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-         "tests/benchmarks/test_kernels_benchmark.py"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+         BENCH_FILE], check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    ids = re.findall(r"test_kernel\[([^\]]+)\]", done.stdout)
-    pairs = set()
-    for test_id in ids:
-        kernel, backend, _size, _dtype = test_id.split("-")
-        pairs.add((kernel, backend))
+    return re.findall(r"::(test_kernel\[[^\]]+\])", done.stdout)
+
+
+def _expected_group(test_id: str) -> str:
+    """The group a stored run files the test under: its workload record's name."""
+    kernel = test_id[len("test_kernel["):].split("-")[0]
+    return WORKLOADS[kernel].name
+
+
+def _snapshot() -> dict[str, str]:
+    rows = [line.split("\t") for line in IDS_SNAPSHOT.read_text().splitlines() if line]
+    return {test_id: group for group, test_id in rows}
+
+
+def test_pytest_benchmark_ids_match_the_committed_snapshot():
+    """Stored runs (--benchmark-autosave) compare by test id and group: neither may drift.
+
+    A deliberate change (a new kernel, size or backend) rewrites the snapshot:
+    KERNBENCH_WRITE_BENCHMARK_IDS=1 python -m pytest tests/test_benchmark_suites.py -k snapshot
+    """
+    ids = _collected_ids()
+    if os.environ.get("KERNBENCH_WRITE_BENCHMARK_IDS") == "1":
+        IDS_SNAPSHOT.write_text("".join(f"{_expected_group(i)}\t{i}\n" for i in sorted(ids)))
+    snapshot = _snapshot()
+    lost = sorted(set(snapshot) - set(ids))
+    new = sorted(set(ids) - set(snapshot))
+    assert not lost and not new, (
+        f"benchmark ids changed (stored runs would no longer compare): lost {lost[:10]}, "
+        f"new {new[:10]}; if deliberate, rewrite {IDS_SNAPSHOT.name} as the docstring says")
+    assert all(snapshot[i] == _expected_group(i) for i in ids)
+    pairs = {tuple(i[len("test_kernel["):-1].split("-")[:2]) for i in snapshot}
     expected = {(k, b) for k in WORKLOADS for b in SUITE_BACKENDS}
     assert expected <= pairs, f"missing: {sorted(expected - pairs)}"
+
+
+def test_pytest_benchmark_groups_are_the_snapshot_groups(tmp_path):
+    """Runs the numpy rows at the smallest float64 size, timing disabled, and reads the group
+    each test gave its benchmark."""
+    (tmp_path / "kernbench_groups_plugin.py").write_text(_GROUP_PLUGIN)
+    out = tmp_path / "groups.jsonl"
+    env = dict(os.environ, KERNBENCH_GROUPS_OUT=str(out),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+         "kernbench_groups_plugin", "--benchmark-disable", "-k", "numpy-1000-float64",
+         BENCH_FILE], check=False, cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    seen = dict(json.loads(line) for line in out.read_text().splitlines())
+    snapshot = _snapshot()
+    ran = [i for i in seen if seen[i] is not None]
+    assert {_expected_group(i) for i in ran} == set(WORKLOADS)  # every kernel ran
+    for test_id in ran:
+        assert seen[test_id] == snapshot[test_id], test_id
