@@ -12,8 +12,8 @@ import kernbench as kb
 from kernbench.bench.workloads import WORKLOADS
 
 #: Element counts benchmarked; kernels with a 2-D layout map them to their own shapes. Two
-#: decades apart, in cache and out of it on most machines: a full ``asv run`` of one commit
-#: stays under 20 minutes on 2 cores (README.md, "Benchmarks over history").
+#: decades apart, in cache and out of it on most machines (the time budget of a full
+#: ``asv run``: see benchmarks/kernels.py).
 SIZES = [10_000, 1_000_000]
 #: The python backend's loops take about 0.5 us per element and per pass: smallest size only.
 PYTHON_MAX_ELEMENTS = 10_000

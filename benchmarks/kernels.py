@@ -17,8 +17,10 @@ Every benchmark's ``version`` is a hash of its workload record (fields, shapes, 
 and case class: :func:`benchmarks._adapters.workload_version`), so a changed workload starts a
 new history. The backends come from one list, ``benchmarks._adapters.BACKENDS``.
 
-The python backend runs only at the smallest size: a full ``asv run`` of one commit stays
-within 20 minutes on 2 cores. ``benchmarks/history.py`` is the small suite every commit since
+The python backend runs only at the smallest size. A full ``asv run`` of one commit (with a
+numba-plain backend as well) was 62% done after 15 minutes on a 2-core machine running other
+work (about 24 minutes in all): the 20-minute budget on 2 cores needs a quiet machine or
+fewer parameters. ``benchmarks/history.py`` is the small suite every commit since
 the numba backend can run (reports/asv/).
 """
 
