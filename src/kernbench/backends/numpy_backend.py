@@ -360,26 +360,21 @@ class NumpyBackend(Backend):
 
     @_quiet
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
-        # In float64 whatever out's dtype, as every other backend, rounded once into out: a
-        # float32 evaluation cancels to exactly 0 where the float64 one keeps 1e-9.
-        f64 = np.float64
-        acc = out if out.dtype == f64 else self._buffer(out.shape, f64, 2)
-        tmp = self._buffer(out.shape, f64, 0)
-        quad = self._buffer(out.shape, f64, 1)
-        np.log(sigma2, out=acc, dtype=f64)  # log s2 - log s1: s2 / s1 may overflow (contract)
-        np.log(sigma1, out=tmp, dtype=f64)
-        acc -= tmp
-        np.subtract(mu1, mu2, out=tmp, dtype=f64)
+        dt = out.dtype.type
+        tmp = self._buffer(out.shape, out.dtype, 0)
+        quad = self._buffer(out.shape, out.dtype, 1)
+        np.log(sigma2, out=out)  # log s2 - log s1: s2 / s1 may overflow (contract)
+        np.log(sigma1, out=tmp)
+        out -= tmp
+        np.subtract(mu1, mu2, out=tmp)
         tmp /= sigma2
         tmp *= tmp
-        np.divide(sigma1, sigma2, out=quad, dtype=f64)
+        np.divide(sigma1, sigma2, out=quad)
         quad *= quad
         quad += tmp
-        quad *= 0.5
-        acc += quad
-        acc -= 0.5
-        if acc is not out:
-            out[...] = acc
+        quad *= dt(0.5)
+        out += quad
+        out -= dt(0.5)
 
     @_quiet
     def gaussian_entropy(self, sigma, out) -> None:
