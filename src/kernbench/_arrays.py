@@ -31,3 +31,15 @@ def flat_pieces(*arrays: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
     shape = arrays[0].shape
     for index in np.ndindex(*shape[:-1]):
         yield tuple(a[index] for a in arrays)
+
+
+def memory_order_pieces(*arrays: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+    """:func:`flat_pieces` of same-shape arrays, an n-D array that is not C-ordered (a
+    transpose, a Fortran array) first viewed with its axes in memory order, so that a
+    contiguous Fortran array is one piece, not one per row."""
+    first = arrays[0]
+    if first.ndim > 1 and not first.flags.c_contiguous:
+        order = np.argsort([-abs(s) for s in first.strides], kind="stable")
+        if np.any(order != np.arange(first.ndim)):
+            arrays = tuple(a.transpose(order) for a in arrays)
+    return flat_pieces(*arrays)

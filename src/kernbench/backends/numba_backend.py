@@ -20,7 +20,7 @@ import weakref
 import numba
 import numpy as np
 
-from kernbench._arrays import flat_pieces
+from kernbench._arrays import memory_order_pieces
 from kernbench._hyper import adam_kernel_args
 from kernbench.backends import Backend, _numba_kernels, _numba_runtime
 
@@ -62,18 +62,6 @@ _MIN_CHUNKS = 8
 _CHUNK_MIN = 4_096
 
 
-def _pieces(*arrays):
-    """Aligned 1-D views covering same-shape arrays (see :func:`flat_pieces`).
-
-    An n-D array that is not C-ordered (a transpose, a Fortran array) is first viewed with its
-    axes in memory order, so a contiguous Fortran param is still one piece, not one per row.
-    """
-    first = arrays[0]
-    if first.ndim > 1 and not first.flags.c_contiguous:
-        order = np.argsort([-abs(s) for s in first.strides], kind="stable")
-        if np.any(order != np.arange(first.ndim)):
-            arrays = tuple(a.transpose(order) for a in arrays)
-    return flat_pieces(*arrays)
 
 
 _EMPTY: dict = {}
@@ -164,11 +152,11 @@ class NumbaBackend(Backend):
         args = (dt(lr), dt(weight_decay), dt(momentum), dt(1.0 - dampening),
                 weight_decay != 0, has_mom, bool(nesterov), bool(maximize), bool(first_step))
         if has_mom:
-            for p, g, b in _pieces(param, grad, momentum_buffer):
+            for p, g, b in memory_order_pieces(param, grad, momentum_buffer):
                 K.sgd(p, g, b, *_elementwise(p), *args)
         else:
             empty = _empty(param.dtype)
-            for p, g in _pieces(param, grad):
+            for p, g in memory_order_pieces(param, grad):
                 K.sgd(p, g, empty, *_elementwise(p), *args)
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
@@ -178,11 +166,12 @@ class NumbaBackend(Backend):
                                           amsgrad, maximize, step)
         args = tuple(dt(x) for x in scalars) + flags
         if amsgrad:
-            for p, g, m, v, vmax in _pieces(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+            for p, g, m, v, vmax in memory_order_pieces(param, grad, exp_avg, exp_avg_sq,
+                                                        max_exp_avg_sq):
                 K.adam(p, g, m, v, vmax, *_elementwise(p), *args)
         else:
             empty = _empty(param.dtype)
-            for p, g, m, v in _pieces(param, grad, exp_avg, exp_avg_sq):
+            for p, g, m, v in memory_order_pieces(param, grad, exp_avg, exp_avg_sq):
                 K.adam(p, g, m, v, empty, *_elementwise(p), *args)
 
     def adam_steps(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1,
@@ -254,7 +243,7 @@ class NumbaBackend(Backend):
 
     def sum_squares(self, x) -> float:
         total = 0.0
-        for (piece,) in _pieces(x):
+        for (piece,) in memory_order_pieces(x):
             if piece.size:
                 total += K.sum_squares(piece, _chunk_length(1, piece.size),
                                        _elementwise(piece)[1])
@@ -262,7 +251,7 @@ class NumbaBackend(Backend):
 
     def scale_(self, x, factor) -> None:
         f = x.dtype.type(factor)
-        for (piece,) in _pieces(x):
+        for (piece,) in memory_order_pieces(x):
             K.scale(piece, *_elementwise(piece), f)
 
     def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
@@ -338,9 +327,9 @@ class NumbaBackend(Backend):
         return losses
 
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
-        for o, *operands in _pieces(out, mu1, sigma1, mu2, sigma2):
+        for o, *operands in memory_order_pieces(out, mu1, sigma1, mu2, sigma2):
             K.gaussian_kl(*map(_operand, operands), o, *_elementwise(o))
 
     def gaussian_entropy(self, sigma, out) -> None:
-        for o, s in _pieces(out, sigma):
+        for o, s in memory_order_pieces(out, sigma):
             K.gaussian_entropy(_operand(s), o, *_elementwise(o))

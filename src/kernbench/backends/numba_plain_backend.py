@@ -15,7 +15,7 @@ import math
 import numba
 import numpy as np
 
-from kernbench._arrays import flat_pieces
+from kernbench._arrays import memory_order_pieces
 from kernbench._hyper import adam_kernel_args
 from kernbench.backends import Backend
 from kernbench.backends import _numba_plain_kernels as K
@@ -23,16 +23,6 @@ from kernbench.backends._numba_threads import PARALLEL_LOCK, threading_layer_is_
 from kernbench.backends.interface import KERNELS
 
 
-def _pieces(*arrays):
-    """Aligned 1-D views covering same-shape arrays (see :func:`flat_pieces`); an n-D array
-    that is not C-ordered is first viewed with its axes in memory order, so that a
-    contiguous Fortran array is one piece, not one per row."""
-    first = arrays[0]
-    if first.ndim > 1 and not first.flags.c_contiguous:
-        order = np.argsort([-abs(s) for s in first.strides], kind="stable")
-        if np.any(order != np.arange(first.ndim)):
-            arrays = tuple(a.transpose(order) for a in arrays)
-    return flat_pieces(*arrays)
 
 
 #: A row is cut into chunks of at least this many elements; shorter rows stay whole.
@@ -81,10 +71,10 @@ class NumbaPlainBackend(Backend):
         args = (dt(lr), dt(weight_decay), dt(momentum), dt(1.0 - dampening),
                 weight_decay != 0, has_mom, bool(nesterov), bool(maximize), bool(first_step))
         if has_mom:
-            for p, g, b in _pieces(param, grad, momentum_buffer):
+            for p, g, b in memory_order_pieces(param, grad, momentum_buffer):
                 K.sgd_step(p, g, b, *args)
         else:
-            for p, g in _pieces(param, grad):
+            for p, g in memory_order_pieces(param, grad):
                 K.sgd_step(p, g, _empty(param.dtype), *args)
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
@@ -94,18 +84,19 @@ class NumbaPlainBackend(Backend):
                                           amsgrad, maximize, step)
         args = tuple(dt(x) for x in scalars) + flags
         if amsgrad:
-            for p, g, m, v, vmax in _pieces(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+            for p, g, m, v, vmax in memory_order_pieces(param, grad, exp_avg, exp_avg_sq,
+                                                        max_exp_avg_sq):
                 K.adam_step(p, g, m, v, vmax, *args)
         else:
-            for p, g, m, v in _pieces(param, grad, exp_avg, exp_avg_sq):
+            for p, g, m, v in memory_order_pieces(param, grad, exp_avg, exp_avg_sq):
                 K.adam_step(p, g, m, v, _empty(param.dtype), *args)
 
     def sum_squares(self, x) -> float:
-        return float(sum(K.sum_squares(piece) for (piece,) in _pieces(x) if piece.size))
+        return float(sum(K.sum_squares(piece) for (piece,) in memory_order_pieces(x) if piece.size))
 
     def scale_(self, x, factor) -> None:
         f = x.dtype.type(factor)
-        for (piece,) in _pieces(x):
+        for (piece,) in memory_order_pieces(x):
             K.scale(piece, f)
 
     def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
@@ -171,11 +162,11 @@ class NumbaPlainBackend(Backend):
         return losses
 
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
-        for o, m1, s1, m2, s2 in _pieces(out, mu1, sigma1, mu2, sigma2):
+        for o, m1, s1, m2, s2 in memory_order_pieces(out, mu1, sigma1, mu2, sigma2):
             K.gaussian_kl(m1, s1, m2, s2, o)
 
     def gaussian_entropy(self, sigma, out) -> None:
-        for o, s in _pieces(out, sigma):
+        for o, s in memory_order_pieces(out, sigma):
             K.gaussian_entropy(s, o)
 
 
