@@ -1,4 +1,7 @@
-"""Comparison helpers with the contract's tolerances: inf, -inf, NaN and exact zeros must agree exactly."""
+"""Comparison helpers with the contract's tolerances.
+
+inf, -inf, NaN and exact zeros must agree exactly.
+"""
 
 from __future__ import annotations
 

@@ -270,4 +270,5 @@ def test_state_moves_between_backends(backend, rng):
             only.step([x.copy() for x in g])
         for a, b in zip(moved, direct):
             assert_same(a, b, exact_zeros=False)
-        assert second.state_dict()["state"][0].get("step") == only.state_dict()["state"][0].get("step")
+        second_step = second.state_dict()["state"][0].get("step")
+        assert second_step == only.state_dict()["state"][0].get("step")

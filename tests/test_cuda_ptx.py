@@ -20,11 +20,11 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
     pytest.skip("NUMBA_ENABLE_CUDASIM=1: numba.cuda is the simulator, which compiles nothing",
                 allow_module_level=True)
 
-from numba import cuda, types  # noqa: E402
-from numba.cuda import dispatcher as cuda_dispatcher  # noqa: E402
-from numba.cuda.dispatcher import CUDADispatcher  # noqa: E402
+from numba import cuda, types
+from numba.cuda import dispatcher as cuda_dispatcher
+from numba.cuda.dispatcher import CUDADispatcher
 
-from kernbench.backends import _cuda_kernels as kernels  # noqa: E402
+from kernbench.backends import _cuda_kernels as kernels
 
 #: Hopper (H100, H200); any recent compute capability would do.
 COMPUTE_CAPABILITY = (9, 0)
@@ -101,7 +101,7 @@ def toolkit():
 
     try:
         cuda.compile_ptx(trivial, (_vec(f64),), cc=COMPUTE_CAPABILITY)
-    except Exception as exc:  # noqa: BLE001 - whatever is missing, the toolkit is not usable
+    except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         pytest.skip("the CUDA toolkit's NVVM/NVRTC cannot compile here "
                     f'(pip install "numba-cuda[cu12]" brings them): '

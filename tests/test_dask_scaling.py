@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip("dask.array")
 pytest.importorskip("distributed")
 
-from kernbench.backends import dask_backend  # noqa: E402
-from kernbench.bench import dask_scaling as ds  # noqa: E402
-from kernbench.cli import main  # noqa: E402
+from kernbench.backends import dask_backend
+from kernbench.bench import dask_scaling as ds
+from kernbench.cli import main
 
 
 @pytest.fixture(scope="module")

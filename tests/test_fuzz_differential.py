@@ -147,7 +147,7 @@ def _call(fn, *args, **kwargs):
         warnings.simplefilter("ignore")
         try:
             return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the exception is what is compared
+        except Exception as exc:
             return exc
 
 
@@ -637,7 +637,7 @@ def _state_zeros_only(got, want, old, hyper) -> bool:
 
 
 def _optimizer_against_numpy(backends, run):
-    kind, hyper, dtype, specs, steps = run
+    kind, hyper, _dtype, specs, steps = run
     ref = _Run(kind, hyper, specs, "numpy")
     others = {b: _Run(kind, hyper, specs, b) for b in backends}
     for backend, other in others.items():

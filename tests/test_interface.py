@@ -41,7 +41,8 @@ def test_available_backends_order_and_core_set():
 
 
 def test_unknown_backend_names_the_known_ones():
-    with pytest.raises(ValueError, match="backend must be one of 'python', 'numpy', 'numba-plain', 'numba'"):
+    known = "backend must be one of 'python', 'numpy', 'numba-plain', 'numba'"
+    with pytest.raises(ValueError, match=known):
         kb.get_backend("fortran")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -111,7 +112,7 @@ def test_cosine_annealing_endpoints():
     q = lo + (hi - lo) * (1 + math.cos(math.pi / 4)) / 2
     assert cosine_annealing(25, T, hi, lo) == pytest.approx(q, rel=1e-12)
     lrs = [cosine_annealing(t, T, hi, lo) for t in range(T + 1)]
-    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # non-increasing
+    assert all(a >= b for a, b in itertools.pairwise(lrs))  # non-increasing
 
 
 def _quadratic_loss_after(opt_cls, lr, backend, steps=100):

@@ -170,8 +170,8 @@ print(json.dumps(out, allow_nan=True))
 """
 #: The kernels the probe calls (sum_squares and scale through clip_grad_norm).
 PROBED = ["adam_step", "ce_logits_rows", "cosine_schedule", "entropy_rows", "gaussian_entropy",
-          "gaussian_kl", "joint_scaled_terms", "joint_terms", "js_rows", "pq_rows", "scale", "sgd_step",
-          "softmax_rows", "sum_squares"]
+          "gaussian_kl", "joint_scaled_terms", "joint_terms", "js_rows", "pq_rows", "scale",
+          "sgd_step", "softmax_rows", "sum_squares"]
 
 
 def _probe(cache_dir, **env):

@@ -43,7 +43,7 @@ def test_runtime_in_use_is_reported():
     assert NB.runtime_name() == R.RUNTIME in R.RUNTIMES
     forced = os.environ.get(R.ENV_VAR, "").strip().lower()
     if forced:
-        assert R.RUNTIME == forced
+        assert forced == R.RUNTIME
 
 
 def test_invalid_runtime_variable_is_a_clear_error():

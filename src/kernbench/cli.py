@@ -298,7 +298,8 @@ def _byte_size(text: str) -> int:
     try:
         value = int(parse_bytes(text))
     except (ValueError, TypeError):
-        raise argparse.ArgumentTypeError(f"--chunk takes a size such as 64MiB; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--chunk takes a size such as 64MiB; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"--chunk must be at least 1 byte; got {text!r}")
     return value

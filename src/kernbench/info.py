@@ -24,7 +24,6 @@ from kernbench.backends.interface import (
     STATUS_P_INVALID,
     STATUS_P_ZERO_SUM,
     STATUS_Q_INVALID,
-    STATUS_Q_ZERO_SUM,
 )
 
 __all__ = [

@@ -30,10 +30,10 @@ import numpy as np
 
 from kernbench.backends import _numba_kernels as K
 from kernbench.backends._numba_runtime import njit  # numba's, cached under the sources' key
+from kernbench.backends.numba_backend import _chunk_length
 
 # nogil: a worker with several task threads runs its chunk tasks at the same time.
 _OPTS = dict(cache=True, error_model="numpy", nogil=True)
-from kernbench.backends.numba_backend import _chunk_length
 
 #: Test hook: seconds each optimizer chunk task sleeps before computing (0 in normal use).
 #: Set on the workers (``client.run``) to hold a step in flight while a test kills a worker.

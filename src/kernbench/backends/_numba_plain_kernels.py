@@ -141,7 +141,7 @@ def _pair_status(sp, sq, negp, negq):
 @njit(**SERIAL)
 def _clamp0(x):
     """max(x, 0) that lets nan through: a clamp must never turn a nan into a number."""
-    return 0.0 if x < 0.0 else x  # noqa: FURB136 - max(x, 0.0) does not promise nan
+    return 0.0 if x < 0.0 else x
 
 
 # The contract's overflow-safe second pass: a valid row whose first-pass value is not finite

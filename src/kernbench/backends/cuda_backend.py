@@ -72,7 +72,7 @@ def _import_cuda():
         return None, None
     try:
         from numba import cuda as module
-    except Exception as exc:  # noqa: BLE001 - e.g. the CUDA Python bindings are missing
+    except Exception as exc:
         return None, exc
     return module, None
 
@@ -225,7 +225,7 @@ class _Staged:
     """A param-like argument on the device: the caller's device array itself, or a device
     copy of a NumPy array that ``finish()`` copies back into it (the slow path)."""
 
-    __slots__ = ("host", "contiguous", "device")
+    __slots__ = ("contiguous", "device", "host")
 
     def __init__(self, x):
         if isinstance(x, np.ndarray):
@@ -263,7 +263,7 @@ class CudaBackend(Backend):
             return None
         try:
             ok = bool(cuda.is_available())
-        except Exception:  # noqa: BLE001 - a broken driver is "no GPU" too
+        except Exception:
             ok = False
         if not ok:
             return ("no CUDA GPU is visible (numba.cuda.is_available() is False); set "

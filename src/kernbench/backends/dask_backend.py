@@ -116,7 +116,7 @@ def _close_owned() -> None:
     for obj in owned:
         try:
             obj.close()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+        except Exception:
             pass
 
 
@@ -227,7 +227,7 @@ class _StepPlan:
     """One param's step before it is sent: its chunk tasks (``shard``) and the arrays the
     optimizer adopts (``views``: param and state, None where a state entry is absent)."""
 
-    __slots__ = ("param", "host", "shard", "views", "depth")
+    __slots__ = ("depth", "host", "param", "shard", "views")
 
     def __init__(self, param, host, shard, views, depth):
         self.param, self.host, self.shard = param, host, shard
@@ -250,7 +250,7 @@ def _failure(futures) -> BaseException | None:
             exc, tb = f.exception(), f.traceback()
             try:
                 error = copy.copy(exc)
-            except Exception:  # noqa: BLE001 - an exception that cannot be rebuilt from args
+            except Exception:
                 error = RuntimeError(f"dask task {f.key} failed: {exc!r}")
             return error.with_traceback(tb)
         if f.status != "finished":

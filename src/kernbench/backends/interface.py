@@ -35,9 +35,11 @@ these exact forms, so that every backend agrees on exact zeros (one-hot input, K
 
 * entropy:        S = sum x, A = sum_{x>0} x log x;            H = max((S log S - A) / S, 0)
 * cross-entropy:  B = sum_{p>0} p log q (q=0 -> -inf);          CE = (Sp log Sq - B) / Sp
-* KL:             C = sum_{p>0} p log(p / q) (q=0 -> +inf);     KL = max(C / Sp + (log Sq - log Sp), 0)
+* KL:             C = sum_{p>0} p log(p / q) (q=0 -> +inf);
+                  KL = max(C / Sp + (log Sq - log Sp), 0)
 * JS (two passes: sums, then terms): pn = p / Sp, qn = q / Sq, m = 0.5 pn + 0.5 qn,
-                  JS = 0.5 sum_{pn>0} pn log(pn / m) + 0.5 sum_{qn>0} qn log(qn / m), clamped to [0, ln 2]
+                  JS = 0.5 sum_{pn>0} pn log(pn / m) + 0.5 sum_{qn>0} qn log(qn / m),
+                  clamped to [0, ln 2]
 * joint tables:   S = sum j, A = sum_{j>0} j log j, R = sum_{r>0} r log r over row sums r,
                   C = the same over column sums; I = max((A + S log S - R - C) / S, 0),
                   H(Y|X) = max((R - A) / S, 0)
@@ -81,6 +83,14 @@ STATUS_P_INVALID = 1  # p has an entry that is negative, NaN or infinite (or its
 STATUS_P_ZERO_SUM = 2  # p sums to zero along the axis
 STATUS_Q_INVALID = 3
 STATUS_Q_ZERO_SUM = 4
+
+#: (rtol, atol) by dtype name for two results in the same dtype (backend against backend, or a
+#: float64 result against a float64 reference). inf, -inf, NaN and exact zeros must agree exactly.
+TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1.3e-6, 1e-5)}
+#: (rtol, atol) for a float32 result against a float64 reference (up to 20 optimizer steps).
+F32_VS_F64_TOLERANCE = (1e-5, 1e-5)
+#: (rtol, atol) for a float32 peer (torch, scipy), which computes in its own order.
+PEER_F32_TOLERANCE = (1e-4, 1e-5)
 
 #: Every kernel name a backend must implement, in the order of the contract.
 KERNELS = (
@@ -128,7 +138,8 @@ class Kernels(Protocol):
         """One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step, in place.
 
         ``step`` is the step number t >= 1 after the increment. ``max_exp_avg_sq`` is an array
-        when ``amsgrad`` else ``None``. Host scalars come from :func:`kernbench._hyper.adam_scalars`.
+        when ``amsgrad`` else ``None``. Host scalars come from
+        :func:`kernbench._hyper.adam_scalars`.
         """
 
     def sum_squares(self, x) -> float:

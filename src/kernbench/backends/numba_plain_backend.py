@@ -22,9 +22,6 @@ from kernbench.backends import _numba_plain_kernels as K
 from kernbench.backends._numba_threads import PARALLEL_LOCK, threading_layer_is_thread_safe
 from kernbench.backends.interface import KERNELS
 
-
-
-
 #: A row is cut into chunks of at least this many elements; shorter rows stay whole.
 MIN_CHUNK = 4096
 
@@ -136,7 +133,7 @@ class NumbaPlainBackend(Backend):
         if not math.isfinite(i):  # an overflow: the contract's second pass
             a, rr, cc = K.joint_scaled_terms(joint, s)
             i = a - rr - cc
-        return float(0.0 if i < 0.0 else i), 0  # noqa: FURB136 - a clamp that lets nan through
+        return float(0.0 if i < 0.0 else i), 0
 
     def conditional_entropy(self, joint):
         s, a, rr, _, status = K.joint_terms(joint)
@@ -146,7 +143,7 @@ class NumbaPlainBackend(Backend):
         if not math.isfinite(h):  # an overflow: the contract's second pass
             a, rr, _ = K.joint_scaled_terms(joint, s)
             h = rr - a
-        return float(0.0 if h < 0.0 else h), 0  # noqa: FURB136 - lets nan through
+        return float(0.0 if h < 0.0 else h), 0
 
     def softmax_rows(self, x, temperature, out) -> None:
         K.softmax_rows(x, x.dtype.type(temperature), out, False)

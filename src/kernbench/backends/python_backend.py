@@ -525,7 +525,7 @@ class PythonBackend(Backend):
                 m = v
             elif v != v:
                 has_nan = True
-        if has_nan or m == _INF or m == _NEG_INF:
+        if has_nan or m in (_INF, _NEG_INF):
             return _NAN
         return m
 

@@ -37,7 +37,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -286,7 +286,7 @@ def _worker_adam_tasks(elements: int, threads: int, repeats: int, seed: int,
         for _ in range(rounds):
             barrier.wait()
             start = time.perf_counter()
-            states[k] = D.adam_chunk(states[k], grads[k], scalars, flags)
+            states[k] = D.adam_chunk(states[k], grads[k], scalars, flags)  # noqa: F821 (del below)
             barrier.wait()
             if k == 0:
                 times.append(time.perf_counter() - start)

@@ -204,7 +204,7 @@ def _serve(conn, group: str, threads: int, environment: dict | None = None) -> N
                 case, calls, numbers = WORKLOADS[kernel].make(shape, dtype, seed), {}, {}
                 try:
                     reference, reference_error = case.check_value(rn.REFERENCE_BACKEND), None
-                except Exception as exc:  # noqa: BLE001 - recorded with each target
+                except Exception as exc:
                     reference, reference_error = None, rn._error_text(exc)
                 answers = {}
                 for target in targets:
@@ -218,7 +218,7 @@ def _serve(conn, group: str, threads: int, environment: dict | None = None) -> N
                             calls[target], numbers[target] = fn, number
                         except TimeoutError as exc:
                             status, why = "timeout", str(exc)
-                        except Exception as exc:  # noqa: BLE001 - the target's record says
+                        except Exception as exc:
                             status, why = "failed", rn._error_text(exc)
                     answers[target] = (status, why, max_err, first, number)
                 conn.send(("ok", answers))
@@ -240,5 +240,5 @@ def _serve(conn, group: str, threads: int, environment: dict | None = None) -> N
                 conn.send(("ok", None))
             else:
                 conn.send(("error", f"unknown request {verb!r}"))
-        except Exception as exc:  # noqa: BLE001 - reported to the runner, the worker lives on
+        except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))

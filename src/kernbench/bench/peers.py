@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from functools import lru_cache
+from functools import cache
 
 
-@lru_cache(maxsize=None)
+@cache
 def library_available(library: str) -> bool:
     """True when ``library`` can be imported here (checked without importing it)."""
     return importlib.util.find_spec(library) is not None
@@ -50,11 +50,11 @@ def peer_device(peer_name: str) -> str | None:
     return "cuda" if peer_name.startswith(CUDA_PEER_PREFIX) else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _torch_cuda_problem() -> str | None:
     try:
         usable = bool(torch().cuda.is_available())
-    except Exception as exc:  # noqa: BLE001 - a broken CUDA set-up is no device either
+    except Exception as exc:
         return f"torch cannot reach CUDA ({type(exc).__name__}: {exc})"
     return None if usable else "torch has no CUDA device here (torch.cuda.is_available() is False)"
 

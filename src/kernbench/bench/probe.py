@@ -335,7 +335,7 @@ def _nvidia_smi(field: str) -> str | None:
 def _attempt(fn, default=None):
     try:
         return fn()
-    except Exception:  # noqa: BLE001 - an attribute a driver does not report is left out
+    except Exception:
         return default
 
 
@@ -380,13 +380,13 @@ def gpu_info(measure: bool = True) -> dict:
 
     try:
         info = describe_gpu(cuda)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return {"available": False,
                 "reason": f"the GPU could not be described: {type(exc).__name__}: {exc}"}
     if measure:
         try:
             info["copy_bandwidth"] = measure_gpu_copy(cuda, backend)
-        except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+        except Exception as exc:
             info["copy_bandwidth"] = {"error": f"{type(exc).__name__}: {exc}"}
     return info
 

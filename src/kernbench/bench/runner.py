@@ -77,7 +77,8 @@ REFERENCE_BACKEND = "numpy"
 DEFAULT_BUDGETS = {"full": {"python_budget_s": 0.25, "call_budget_s": 1.0},
                    "quick": {"python_budget_s": 0.05, "call_budget_s": 0.25}}
 
-#: (rtol, atol) of the kernel contract, by dtype; peers in float32 get the looser PEER_F32_TOLERANCE.
+#: (rtol, atol) of the kernel contract, by dtype; peers in float32 get the looser
+#: PEER_F32_TOLERANCE.
 CONTRACT_TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1.3e-6, 1e-5)}
 PEER_F32_TOLERANCE = (1e-4, 1e-5)
 
@@ -353,7 +354,7 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
         try:
             answers = worker.prepare(wl.name, shape, dtype, settings.seed,
                                      [t for t, _ in members], settings.policy)
-        except Exception as exc:  # noqa: BLE001 - the group's targets fail, the case goes on
+        except Exception as exc:
             answers = {t: ("failed", f"the {group} worker: {_error_text(exc)}", None, None,
                            None) for t, _ in members}
         for target, kind in members:
@@ -374,7 +375,7 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
         for group in remote:
             try:
                 workers.get(group).release()
-            except Exception:  # noqa: BLE001 - a dead worker is restarted for the next case
+            except Exception:
                 workers.discard(group)
     transfers = _device_transfers(case, [c for c, _, _ in contestants if not c.error])
     for c, kind, first in contestants:
@@ -528,7 +529,7 @@ def dask_cluster() -> dict:
 
     try:
         return cluster_info()
-    except Exception as exc:  # noqa: BLE001 - recorded, never fatal to a finished run
+    except Exception as exc:
         return {"error": _error_text(exc)}
 
 

@@ -11,7 +11,8 @@
   collection triggered by one target's allocations is not charged to whichever call runs next;
   it is collected before sampling starts and switched back on after.
 * The process is not pinned to CPUs: the runner's threads are the libraries' own, over every CPU
-  the process may use; its size (``usable_cpus``, from ``os.sched_getaffinity``) is recorded with the machine.
+  the process may use; its size (``usable_cpus``, from ``os.sched_getaffinity``) is recorded
+  with the machine.
 * Outliers are kept: every sample is stored, and every figure is a median, quartile or rank
   statistic, which a few interrupted samples do not move (see :mod:`kernbench.bench.stats`).
 * Targets of one case (the backends and peers, same kernel, size and dtype) are sampled
@@ -309,7 +310,7 @@ def sample_cold(contestants: list[Contestant], samples: int, flush: Callable[[],
                 flush()
                 try:
                     cold[c.name].append(c.clock.time_calls(c.fn, 1))
-                except Exception:  # noqa: BLE001 - the warm record stands; cold is left short
+                except Exception:
                     failed.add(c.name)
     finally:
         if was_enabled:

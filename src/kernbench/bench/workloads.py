@@ -130,7 +130,7 @@ class Case:
 
     needs_reset = False
 
-    def __init__(self, workload: "Workload", shape: Shape, dtype: np.dtype):
+    def __init__(self, workload: Workload, shape: Shape, dtype: np.dtype):
         self.workload = workload
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
@@ -400,7 +400,7 @@ class Workload:
     name: str
     summary: str
     layout: str  # key of SHAPE_MAPS: how an element count becomes the kernel's input shape
-    build: Callable[["Workload", Shape, np.dtype, np.random.Generator], Case]
+    build: Callable[[Workload, Shape, np.dtype, np.random.Generator], Case]
     bytes_per_element: float  # compulsory traffic per element, in units of the dtype's size
     flops_per_element: float
     peers: tuple[str, ...] = ()

@@ -368,7 +368,7 @@ def _load_note(run: dict) -> str:
 
 def write_readme(run: dict, out: Path, command: str, total_seconds: float) -> Path:
     r = run["results"]
-    import numba  # noqa: F401  (version only; numba is a dependency)
+    import numba
 
     lines = [
         "# kernbench lecture experiments",

@@ -21,12 +21,28 @@ from kernbench import info
 from kernbench.optim import SGD, Adam, AdamW, clip_grad_norm
 
 __all__ = [
-    "LANDSCAPE_OPTIMIZERS", "MOMENTUM_LR", "default_backend", "run_quadratic", "steps_to_target",
-    "landscape_experiment", "sgd_timing_experiment", "temperature_experiment",
-    "gaussian_kl_experiment", "max_entropy_experiment", "xor_experiment",
-    "huffman_code_lengths", "source_coding_experiment", "clipping_experiment",
-    "LandscapeResult", "TimingResult", "TemperatureResult", "GaussianKLResult",
-    "MaxEntropyResult", "XORResult", "SourceCodingResult", "ClippingResult",
+    "LANDSCAPE_OPTIMIZERS",
+    "MOMENTUM_LR",
+    "ClippingResult",
+    "GaussianKLResult",
+    "LandscapeResult",
+    "MaxEntropyResult",
+    "SourceCodingResult",
+    "TemperatureResult",
+    "TimingResult",
+    "XORResult",
+    "clipping_experiment",
+    "default_backend",
+    "gaussian_kl_experiment",
+    "huffman_code_lengths",
+    "landscape_experiment",
+    "max_entropy_experiment",
+    "run_quadratic",
+    "sgd_timing_experiment",
+    "source_coding_experiment",
+    "steps_to_target",
+    "temperature_experiment",
+    "xor_experiment",
 ]
 
 
@@ -219,7 +235,7 @@ def sgd_timing_experiment(d: int = 10_000, steps: int = 1000, python_steps: int 
         opt.step([grad])
         first_s[b] = time.perf_counter() - start
         n = min(python_steps, steps) if b == "python" else steps
-        t = _best_time(lambda: opt.step([grad]), n, repeats)
+        t = _best_time(lambda opt=opt: opt.step([grad]), n, repeats)
         seconds[b] = t * steps / n
         measured[b] = n
     if lecture_style:
@@ -366,7 +382,7 @@ def max_entropy_experiment(ns=(2, 4, 16), seed: int = 0, ftol: float = 1e-14,
                        bounds=[(1e-12, 1.0)] * n,
                        constraints=[{"type": "eq", "fun": lambda p: p.sum() - 1.0,
                                      "jac": lambda p: np.ones_like(p)}],
-                       callback=lambda p: history.append(float(info.entropy(p, backend=b))),
+                       callback=lambda p, h=history: h.append(float(info.entropy(p, backend=b))),
                        options={"ftol": ftol, "maxiter": 500})
         p = res.x / res.x.sum()
         out["distributions"][n] = p

@@ -11,9 +11,17 @@ import math
 
 import numpy as np
 
-__all__ = ["plot_landscape", "plot_steps_table", "plot_timing", "plot_temperature",
-           "plot_gaussian_kl", "plot_max_entropy", "plot_xor", "plot_source_coding",
-           "plot_clipping"]
+__all__ = [
+    "plot_clipping",
+    "plot_gaussian_kl",
+    "plot_landscape",
+    "plot_max_entropy",
+    "plot_source_coding",
+    "plot_steps_table",
+    "plot_temperature",
+    "plot_timing",
+    "plot_xor",
+]
 
 _DPI = 110
 _COLORS = {"SGD": "tab:blue", "Momentum": "tab:orange", "Nesterov": "tab:green",
