@@ -268,14 +268,18 @@ def test_softmax_nonfinite_rows(backend):
 # ---------------------------------------------------------------------------------------------
 
 def _mi_reference(joint, base=None):
-    try:
-        from sklearn.metrics import mutual_info_score
-    except ImportError:
-        mutual_info_score = None
+    """I(X;Y) of a table by the textbook form; scikit-learn's ``mutual_info_score`` where the
+    table holds integer counts (it accepts only a contingency table of counts)."""
     j = np.asarray(joint, dtype=np.float64)
-    if mutual_info_score is not None:
-        value = mutual_info_score(None, None, contingency=j)
-    else:
+    value = None
+    if np.issubdtype(np.asarray(joint).dtype, np.integer):
+        try:
+            from sklearn.metrics import mutual_info_score
+        except ImportError:
+            pass
+        else:
+            value = float(mutual_info_score(None, None, contingency=np.asarray(joint)))
+    if value is None:
         j = j / j.sum()
         px = j.sum(axis=1, keepdims=True)
         py = j.sum(axis=0, keepdims=True)
@@ -283,6 +287,16 @@ def _mi_reference(joint, base=None):
         value = float(np.sum(j[nz] * np.log(j[nz] / (px * py)[nz])))
     value = max(value, 0.0)
     return value / math.log(base) if base else value
+
+
+def test_mutual_information_vs_sklearn_counts(backend, rng):
+    """Integer contingency tables against scikit-learn, the reference that takes counts."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    for shape in [(2, 2), (4, 5), (7, 3), (1, 6)]:
+        counts = rng.integers(0, 20, size=shape)
+        counts[0, 0] += 1  # never an all-zero table
+        want = sklearn_metrics.mutual_info_score(None, None, contingency=counts)
+        assert_close(info.mutual_information(counts, backend=backend), max(want, 0.0))
 
 
 JOINTS = {
