@@ -464,6 +464,10 @@ class DaskBackend(Backend):
         if g.dtype != p.dtype:
             raise ValueError(f"{name} has dtype {g.dtype}; {param_name} has {p.dtype}")
 
+    def updates_in_place(self, a):
+        # NumPy params and grads are updated in place; dask arrays are immutable.
+        return not isinstance(a, da.Array)
+
     def zeros_like(self, p):
         z = da.zeros(p.shape, dtype=p.dtype, chunks=self._chunks_of(p))
         z._kernbench_zeros = True  # a step's task makes these zeros beside the param chunk
@@ -672,7 +676,7 @@ class DaskBackend(Backend):
         scaled = d.map_blocks(_kern().scale_chunk, float(factor), dtype=d.dtype)
         if isinstance(x, np.ndarray):
             x[...] = self._compute(scaled)[0]
-            return None
+            return x
         return self._persist([scaled])[0]
 
     def cosine_schedule(self, steps, total_steps, lr_max, lr_min):
