@@ -27,42 +27,50 @@ def _arrays(rng, n, shape=(4, 6), dtype=np.float64):
     return [rng.normal(size=shape).astype(dtype) for _ in range(n)]
 
 
-def _assert_handed_back(backend, got, given, reference):
-    """``got`` (a kernel's result) holds the values of ``reference``; the NumPy arrays that
-    were ``given`` are the very objects handed back, updated in place."""
+def _state(b, values, param):
+    """State arrays of the backend's own kind (device arrays for cuda, dask arrays for dask)
+    holding ``values``, as an optimizer makes them."""
+    return [None if a is None else b.from_numpy(a, param) for a in values]
+
+
+def _assert_handed_back(b, got, given, reference):
+    """``got`` (a kernel's result) holds the values of ``reference``. Each array ``given`` is
+    handed back itself where the backend updates it in place (a NumPy param always), else a
+    new array takes its place."""
     assert isinstance(got, tuple) and len(got) == len(given)
     for k, (a, g, r) in enumerate(zip(got, given, reference)):
         if g is None:
             assert a is None, f"entry {k}: None given, {type(a).__name__} handed back"
             continue
-        assert a is g, f"entry {k}: {backend} handed back another array than the NumPy one given"
-        assert_same(a, r, err_msg=f"entry {k}")
+        if isinstance(g, np.ndarray) or b.updates_in_place(g):
+            assert a is g, f"entry {k}: {b.name} handed back another array than the one given"
+        else:
+            assert a is not g, f"entry {k}: {b.name} handed back the immutable array given"
+        assert_same(b.to_numpy(a), r, err_msg=f"entry {k}")
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_sgd_step_hands_back_param_and_buffer(backend, rng, momentum):
     b, ref = kb.get_backend(backend), kb.get_backend("numpy")
     p, g, buf = _arrays(rng, 3)
-    buf = buf if momentum else None
-    mine = [p, buf]
-    theirs = [p.copy(), None if buf is None else buf.copy()]
+    theirs = [p.copy(), buf.copy() if momentum else None]
+    mine = [p, *_state(b, theirs[1:], p)]
     hyper = dict(SGD_HYPER, momentum=momentum, nesterov=bool(momentum))
     got = b.sgd_step(mine[0], g, mine[1], first_step=False, **hyper)
     want = ref.sgd_step(theirs[0], g.copy(), theirs[1], first_step=False, **hyper)
-    _assert_handed_back(backend, got, mine, want)
+    _assert_handed_back(b, got, mine, want)
 
 
 @pytest.mark.parametrize("amsgrad", [False, True])
 def test_adam_step_hands_back_param_and_state(backend, rng, amsgrad):
     b, ref = kb.get_backend(backend), kb.get_backend("numpy")
     p, g, m, v, vmax = _arrays(rng, 5, dtype=np.float32)
-    v, vmax = np.abs(v), (np.abs(vmax) if amsgrad else None)
-    mine = [p, m, v, vmax]
-    theirs = [None if a is None else a.copy() for a in mine]
-    got = b.adam_step(*mine[:1], g, *mine[1:], amsgrad=amsgrad, step=3, **ADAM_HYPER)
+    theirs = [p.copy(), m, np.abs(v), np.abs(vmax) if amsgrad else None]
+    mine = [p, *_state(b, theirs[1:], p)]
+    got = b.adam_step(mine[0], g, *mine[1:], amsgrad=amsgrad, step=3, **ADAM_HYPER)
     want = ref.adam_step(theirs[0], g.copy(), *theirs[1:], amsgrad=amsgrad, step=3,
                          **ADAM_HYPER)
-    _assert_handed_back(backend, got, mine, want)
+    _assert_handed_back(b, got, mine, want)
 
 
 def test_adam_steps_hands_back_one_tuple_per_tensor(backend, rng):
@@ -73,13 +81,16 @@ def test_adam_steps_hands_back_one_tuple_per_tensor(backend, rng):
     grads = [rng.normal(size=s) for s in shapes]
     ms = [rng.normal(size=s) for s in shapes]
     vs = [np.abs(rng.normal(size=s)) for s in shapes]
-    copies = [[a.copy() for a in col] for col in (params, ms, vs)]
+    mine = [params, [b.from_numpy(m, p) for m, p in zip(ms, params)],
+            [b.from_numpy(v, p) for v, p in zip(vs, params)]]
+    theirs = [[p.copy() for p in params], ms, vs]
     kw = dict(ADAM_HYPER, amsgrad=False, steps=[1, 4, 2])
-    got = b.adam_steps(params, grads, ms, vs, [None] * 3, **kw)
-    want = ref.adam_steps(*copies[:1], [g.copy() for g in grads], *copies[1:], [None] * 3, **kw)
+    got = b.adam_steps(mine[0], grads, mine[1], mine[2], [None] * 3, **kw)
+    want = ref.adam_steps(theirs[0], [g.copy() for g in grads], ms, vs, [None] * 3, **kw)
     assert isinstance(got, list) and len(got) == len(shapes)
     for k in range(len(shapes)):
-        _assert_handed_back(backend, got[k], (params[k], ms[k], vs[k], None), want[k])
+        given = (params[k], mine[1][k], mine[2][k], None)
+        _assert_handed_back(b, got[k], given, want[k])
 
 
 def test_scale_hands_back_the_scaled_array(backend, rng):
