@@ -1,5 +1,9 @@
 """The ``dask`` backend: the numba kernels over ``dask.array`` chunks on a Dask cluster.
 
+This module is the backend class and its array plumbing. The cluster and client lifecycle is in
+:mod:`._dask_cluster`, the optimizer step graphs in :mod:`._dask_steps`, the reductions in
+:mod:`._dask_reductions` and the compiled chunk kernels the tasks run in :mod:`._dask_kernels`.
+
 Where it computes
     With no address, a ``distributed.LocalCluster`` (``KERNBENCH_DASK_WORKERS`` workers, default
     2, one thread each, worker processes unless ``KERNBENCH_DASK_PROCESSES=0``) is started lazily
