@@ -166,3 +166,18 @@ def test_optimizer_takes_a_lone_array_and_updates_it_in_place(backend, rng, cls)
         ref_opt.step([g.copy()])
     assert len(opt.params) == 1 and opt.params[0] is p
     assert_same(p, ref)
+
+
+def test_clip_takes_a_lone_device_array_as_one_tensor(rng):
+    """A device array (cuda) is one tensor too, scaled in place on the device."""
+    if "cuda" not in kb.available_backends():
+        pytest.skip("the cuda backend does not run here")
+    from numba import cuda
+
+    backend = "cuda"
+
+    host = rng.normal(size=(6, 4)) * 5
+    want_norm, (want,) = _clip_reference([host], 2.0)
+    d = cuda.to_device(host)
+    assert_same(optim.clip_grad_norm(d, 2.0, backend=backend), want_norm)
+    assert_same(d.copy_to_host(), want)
