@@ -26,7 +26,7 @@ pytest.importorskip("distributed")
 from distributed import futures_of  # noqa: E402
 from distributed.scheduler import KilledWorker  # noqa: E402
 
-from kernbench.backends import _dask_kernels, dask_backend  # noqa: E402
+from kernbench.backends import _dask_cluster, _dask_kernels, _dask_steps, dask_backend  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_a_steady_step_is_one_round_of_tasks(client, rng):
     opt = optim.Adam([da.from_array(x, chunks=60)], lr=0.01, backend="dask")
     for _ in range(3):
         opt.step([grad])
-    shard = opt.params[0]._kernbench_shard[0]
+    shard = _dask_steps.shard_of(opt.params[0])
     keys = _flat_keys(shard)
     grad_keys = {str(k) for k in _flat_keys(grad)}
 
@@ -414,17 +414,111 @@ def test_worker_killed_mid_step_keeps_state_and_step_retries(dask_be, client, rn
     client.wait_for_workers(2, timeout=60)
 
 
-def test_clip_grad_norm_over_dask_grads(client, rng):
-    host = [rng.normal(size=(5, 8)) * 3, rng.normal(size=17).astype(np.float64)]
-    grads = [da.from_array(host[0], chunks=(2, 3)), da.from_array(host[1], chunks=5)]
+def test_clip_grad_norm_puts_scaled_dask_grads_into_the_list(dask_be, client, rng):
+    """Dask arrays are immutable: the caller's list gets the scaled ones. A NumPy grad in the
+    same list stays the caller's array, scaled in place."""
+    host = [rng.normal(size=(5, 8)) * 3, rng.normal(size=17),
+            (rng.normal(size=9) * 3).astype(np.float32)]
+    grads = [da.from_array(host[0], chunks=(2, 3)), host[1], da.from_array(host[2], chunks=4)]
+    mine = grads[1]
     ref = [g.copy() for g in host]
     norm = optim.clip_grad_norm(grads, 1.0, backend="dask")
     ref_norm = optim.clip_grad_norm(ref, 1.0, backend="numpy")
     assert isinstance(norm, float)
     assert_same(norm, ref_norm)
+    assert grads[1] is mine
+    for i in (0, 2):
+        assert isinstance(grads[i], da.Array) and _persisted(grads[i])
+        assert grads[i].dtype == host[i].dtype
     for g, r in zip(grads, ref):
-        assert isinstance(g, da.Array)  # the list holds the scaled arrays
-        assert_same(g.compute(), r)
+        assert_same(np.asarray(g), r)
+
+
+@pytest.mark.parametrize("max_norm", [1.0, 1e9], ids=["scales", "no-scaling-needed"])
+@pytest.mark.parametrize("kind", ["tuple", "lone", "mixed-tuple"])
+def test_clip_grad_norm_refuses_dask_grads_it_cannot_hand_back(dask_be, client, rng, kind,
+                                                               max_norm):
+    """A tuple or a lone dask array cannot receive the scaled arrays: a clear error naming
+    grads, whether or not scaling was needed, raised before anything is computed."""
+    host = [rng.normal(size=12) * 3, rng.normal(size=(3, 4)) * 3]
+    d = da.from_array(host[1], chunks=(1, 4))
+    grads = {"tuple": (da.from_array(host[0], chunks=5), d), "lone": d,
+             "mixed-tuple": (host[0], d)}[kind]
+    before = host[0].copy()
+    submitted = dask_be.submissions
+    with pytest.raises(TypeError, match=r"grads.*cannot be scaled in place.*pass a list"):
+        optim.clip_grad_norm(grads, max_norm, backend="dask")
+    assert dask_be.submissions == submitted
+    np.testing.assert_array_equal(host[0], before)
+
+
+def test_failed_clip_leaves_the_list_as_it_was(client, rng):
+    host = rng.normal(size=10) * 3
+
+    def fail(block):
+        raise RuntimeError("this grad chunk cannot be computed")
+
+    bad = da.from_array(rng.normal(size=8), chunks=4).map_blocks(fail, dtype=np.float64)
+    grads = [host, bad]
+    held = list(grads)
+    before = host.copy()
+    with pytest.raises(RuntimeError, match="cannot be computed"):
+        optim.clip_grad_norm(grads, 1.0, backend="dask")
+    assert all(a is b for a, b in zip(grads, held))
+    np.testing.assert_array_equal(host, before)
+
+
+def test_a_lone_dask_param_and_grad_are_one_tensor(client, rng):
+    start = rng.normal(size=(6, 4))
+    opt = optim.Adam(da.from_array(start, chunks=(2, 4)), lr=0.1, backend="dask")
+    ref_p = start.copy()
+    ref = optim.Adam(ref_p, lr=0.1, backend="numpy")
+    assert len(opt.params) == 1
+    for _ in range(2):
+        g = rng.normal(size=(6, 4))
+        opt.step(da.from_array(g, chunks=(3, 4)))
+        ref.step(g.copy())
+    assert opt.params[0].shape == (6, 4)
+    assert_same(opt.params[0].compute(), ref_p, exact_zeros=False)
+
+
+def test_numpy_params_stay_the_callers_arrays(client, rng):
+    """NumPy params keep their meaning on dask: updated in place, while the state lives in
+    the cluster."""
+    p = rng.normal(size=30)
+    ref_p = p.copy()
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, backend="dask")
+    ref = optim.SGD([ref_p], lr=0.1, momentum=0.9, backend="numpy")
+    for step in range(3):
+        g = rng.normal(size=30)
+        opt.step([g if step % 2 else da.from_array(g, chunks=7)])
+        ref.step([g.copy()])
+        assert opt.params[0] is p
+        assert isinstance(opt.state[0]["momentum_buffer"], da.Array)
+    assert_same(p, ref_p, exact_zeros=False)
+
+
+def test_state_is_kept_beside_dask_objects_not_on_them(dask_be, client, rng):
+    """What the backend remembers about arrays and clients is in side tables that let go of
+    an array when it goes: no attribute is set on dask's objects."""
+    import gc
+
+    tracked = len(_dask_steps._views)
+    opt = optim.Adam([da.from_array(rng.normal(size=40), chunks=10)], lr=0.1, amsgrad=True,
+                     backend="dask")
+    for _ in range(2):
+        opt.step([rng.normal(size=40)])
+    held = [opt.params[0]] + [a for k, a in opt.state[0].items() if k != "step"]
+    assert _dask_steps.shard_of(opt.params[0]) is not None
+    for a in held:
+        assert not [k for k in vars(a) if "kernbench" in k], vars(a)
+    assert not [k for k in vars(client) if "kernbench" in k]
+    threads = dask_be.threads()
+    assert _dask_cluster.record(client).threads == threads == sum(client.nthreads().values())
+    assert len(_dask_steps._views) > tracked
+    del opt, held, a
+    gc.collect()
+    assert len(_dask_steps._views) <= tracked
 
 
 # ---------------------------------------------------------------------------- information
@@ -521,8 +615,8 @@ def test_no_cluster_at_import_or_get_backend():
     out = _python(
         "import kernbench as kb\n"
         "names = kb.available_backends()\n"
-        "from kernbench.backends import dask_backend as m\n"
-        "assert 'dask' in names and m._client is None and not m._owned, names\n"
+        "from kernbench.backends import _dask_cluster as m\n"
+        "assert 'dask' in names and m.current_client() is None and not m.owned(), names\n"
         "print('lazy')\n")
     assert "lazy" in out
 

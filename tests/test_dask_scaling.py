@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("dask.array")
 pytest.importorskip("distributed")
 
-from kernbench.backends import dask_backend
+from kernbench.backends import _dask_cluster, dask_backend
 from kernbench.bench import dask_scaling as ds
 from kernbench.cli import main
 
@@ -24,9 +24,9 @@ from kernbench.cli import main
 def tiny_doc():
     settings = ds.ScalingSettings(elements=3000, clusters=((1, 1), (2, 1)), repeats=2,
                                   warmup=1, overhead_elements=200)
-    before = dask_backend._client
+    before = _dask_cluster.current_client()
     doc = ds.run_scaling(settings, command="test")
-    assert dask_backend._client is before, "the backend's client was not given back"
+    assert _dask_cluster.current_client() is before, "the backend's client was not given back"
     return doc
 
 

@@ -23,6 +23,19 @@ __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm", "cosine_anneal
 DEFAULT_BACKEND = "numba"
 
 
+def _tensor_list(arrays, name: str) -> list:
+    """A list of arrays (or Nones) from a sequence; a lone array is a list of one.
+
+    Any array counts as one tensor, as torch treats a lone Tensor: NumPy arrays, and dask or
+    device arrays too, which would otherwise be iterated row by row.
+    """
+    if isinstance(arrays, list):
+        return list(arrays)
+    if not isinstance(arrays, tuple) and hasattr(arrays, "shape") and hasattr(arrays, "dtype"):
+        return [arrays]
+    return v.array_list(arrays, name)
+
+
 class Optimizer:
     """Base class: params, one param group of hyperparameters, per-param state, a backend."""
 
@@ -31,7 +44,7 @@ class Optimizer:
 
     def __init__(self, params, hyper: dict, backend):
         self.backend = get_backend(backend)
-        plist = v.array_list(params, "params")
+        plist = _tensor_list(params, "params")
         if not plist:
             raise ValueError("params is empty: the optimizer has nothing to update")
         self._params = [self.backend.as_param(p, f"params[{i}]") for i, p in enumerate(plist)]
@@ -59,7 +72,7 @@ class Optimizer:
         return list(self._params)
 
     def _check_grads(self, grads) -> list:
-        glist = v.array_list(grads, "grads")
+        glist = _tensor_list(grads, "grads")
         if len(glist) != len(self._params):
             raise ValueError(f"grads must have {len(self._params)} entries, one per param; "
                              f"got {len(glist)}")
@@ -128,13 +141,12 @@ class Optimizer:
             a = state[name] = self.backend.zeros_like(param)
         return a
 
-    def _adopt(self, index: int, new_arrays, names: tuple[str, ...]) -> None:
-        """Take the new arrays a backend with immutable arrays returned: (param, *state)."""
-        if new_arrays is None:
-            return
-        self._params[index] = new_arrays[0]
+    def _adopt(self, index: int, arrays, names: tuple[str, ...]) -> None:
+        """Hold the arrays a step kernel handed back, (param, *state): the same objects for a
+        backend that updates in place, the new ones for immutable arrays (dask)."""
+        self._params[index] = arrays[0]
         st = self.state[index]
-        for name, a in zip(names, new_arrays[1:]):
+        for name, a in zip(names, arrays[1:]):
             if a is not None:
                 st[name] = a
 
@@ -225,8 +237,7 @@ class Adam(Optimizer):
                                       maximize=h["maximize"], steps=columns[5],
                                       cache=self._backend_cache)
         for j, i in enumerate(todo):
-            if new is not None:
-                self._adopt(i, new[j], self.state_arrays)
+            self._adopt(i, new[j], self.state_arrays)
             self.state[i]["step"] = columns[5][j]
 
 
@@ -244,21 +255,40 @@ class AdamW(Adam):
 def clip_grad_norm(grads, max_norm, backend=DEFAULT_BACKEND) -> float:
     """Scale grads in place so their total 2-norm is at most ``max_norm``; return the norm before.
 
-    As ``torch.nn.utils.clip_grad_norm_``: coefficient ``max_norm / (norm + 1e-6)`` clamped to 1;
-    a non-finite norm propagates into the grads (NaN), as torch does by default.
+    As ``torch.nn.utils.clip_grad_norm_``: ``grads`` is a sequence of arrays (None entries are
+    skipped) or one lone array, which is one tensor; coefficient ``max_norm / (norm + 1e-6)``
+    clamped to 1; a non-finite norm propagates into the grads (NaN), as torch does by default.
+
+    NumPy and device arrays are scaled in place, whatever the backend. An array that cannot be
+    (a dask array: immutable) is replaced by its scaled copy in ``grads``, which must then be a
+    list: a tuple or a lone dask array raises TypeError naming ``grads`` before anything is
+    computed, so no caller is left holding unscaled grads unawares. A call that raises changes
+    no grad and no entry of the list.
     """
     kernels = get_backend(backend)
     limit = v.positive_scalar(max_norm, "max_norm")
-    glist = v.array_list(grads, "grads")
+    glist = _tensor_list(grads, "grads")
     arrays = [(i, kernels.as_param(g, f"grads[{i}]")) for i, g in enumerate(glist)
               if g is not None]
+    fixed = {i for i, g in arrays if not kernels.updates_in_place(g)}
+    if fixed and not isinstance(grads, list):
+        i = min(fixed)
+        what = type(glist[i]).__module__.split(".")[0] + " " + type(glist[i]).__name__
+        where = "grads" if glist[0] is grads else f"grads[{i}]"
+        raise TypeError(f"{where} is a {what}, which cannot be scaled in place, and grads is a "
+                        f"{type(grads).__name__}: pass a list, into which clip_grad_norm puts "
+                        "the scaled arrays")
     total = math.sqrt(sum(kernels.sum_squares(g) for _, g in arrays))
     coef = limit / (total + 1e-6)
     if coef < 1.0 or math.isnan(coef):
+        # The immutable arrays first: making their scaled copies writes nothing the caller
+        # sees, so a failure there leaves every grad as it was.
+        scaled = [(i, kernels.scale_(g, coef)) for i, g in arrays if i in fixed]
         for i, g in arrays:
-            new = kernels.scale_(g, coef)
-            if new is not None and isinstance(grads, list):
-                grads[i] = new  # immutable arrays (dask): the list holds the scaled ones
+            if i not in fixed:
+                kernels.scale_(g, coef)
+        for i, new in scaled:
+            grads[i] = new
     return total
 
 

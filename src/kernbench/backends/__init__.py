@@ -168,6 +168,11 @@ class Backend:
         if g.dtype != p.dtype:
             raise ValueError(f"{name} has dtype {g.dtype}; {param_name} has {p.dtype}")
 
+    def updates_in_place(self, a) -> bool:
+        """Whether the kernels update array ``a`` (as ``as_param`` gave it) in place and hand
+        it back; False for an immutable array (dask), for which they hand back a new one."""
+        return True
+
     def zeros_like(self, p):
         """A new zero-filled state array for param p (C-contiguous)."""
         return np.zeros(p.shape, dtype=p.dtype)
@@ -187,16 +192,15 @@ class Backend:
         a dict the caller keeps between steps, for a backend to remember what it derived from
         the same tensors. A backend can override this to update all tensors in one call.
 
-        Returns None, or (for a backend with immutable arrays) one ``adam_step`` result per
-        tensor.
+        Returns one ``adam_step`` result per tensor, ``(param, exp_avg, exp_avg_sq,
+        max_exp_avg_sq)``: the arrays that now hold the result (the same objects for a backend
+        that updates in place, new ones for immutable arrays).
         """
-        results = [self.adam_step(p, g, m, v, vm if amsgrad else None, lr=lr, beta1=beta1,
-                                  beta2=beta2, eps=eps, weight_decay=weight_decay,
-                                  decoupled=decoupled, amsgrad=amsgrad, maximize=maximize,
-                                  step=t)
-                   for p, g, m, v, vm, t in zip(params, grads, exp_avgs, exp_avg_sqs,
-                                                max_exp_avg_sqs, steps)]
-        return None if all(r is None for r in results) else results
+        return [self.adam_step(p, g, m, v, vm if amsgrad else None, lr=lr, beta1=beta1,
+                               beta2=beta2, eps=eps, weight_decay=weight_decay,
+                               decoupled=decoupled, amsgrad=amsgrad, maximize=maximize, step=t)
+                for p, g, m, v, vm, t in zip(params, grads, exp_avgs, exp_avg_sqs,
+                                             max_exp_avg_sqs, steps)]
 
     def __repr__(self) -> str:
         return f"<kernbench backend {self.name!r}>"

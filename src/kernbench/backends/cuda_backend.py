@@ -498,7 +498,7 @@ class CudaBackend(Backend):
     # ------------------------------------------------------------------ optimizers
     @_launches
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
-                 dampening, nesterov, maximize, first_step) -> None:
+                 dampening, nesterov, maximize, first_step) -> tuple:
         _, dtype = _shape_dtype(param)
         dt = dtype.type
         has_mom = momentum != 0
@@ -517,10 +517,11 @@ class CudaBackend(Backend):
                 if pp.size:
                     self._launch(self._k.sgd_kernel, pp.size)(pp, gg, empty, *args)
         p.finish()
+        return param, momentum_buffer
 
     @_launches
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
-                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
+                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> tuple:
         _, dtype = _shape_dtype(param)
         dt = dtype.type
         scalars, flags = adam_kernel_args(lr, beta1, beta2, eps, weight_decay, decoupled,
@@ -542,6 +543,7 @@ class CudaBackend(Backend):
                 if pp.size:
                     self._launch(kernel, pp.size)(pp, gg, mm, vv, empty, *args)
         p.finish()
+        return param, exp_avg, exp_avg_sq, max_exp_avg_sq
 
     @_launches
     def sum_squares(self, x) -> float:
@@ -562,13 +564,14 @@ class CudaBackend(Backend):
         return total
 
     @_launches
-    def scale_(self, x, factor) -> None:
+    def scale_(self, x, factor):
         staged = _Staged(x)
         f = np.dtype(staged.device.dtype).type(factor)
         for (piece,) in _flat_pieces(staged.device):
             if piece.size:
                 self._launch(self._k.scale_kernel, piece.size)(piece, f)
         staged.finish()
+        return x
 
     @_launches
     def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:

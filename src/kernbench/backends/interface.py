@@ -120,12 +120,17 @@ class Kernels(Protocol):
 
     # ------------------------------------------------------------------ optimizers
     # float32 params: float32 arithmetic, every operation rounded (see the module docstring).
-    # In-place kernels return None. A backend whose arrays are immutable (dask) returns the
-    # new arrays instead, as a tuple in argument order: (param, momentum_buffer) for sgd_step,
-    # (param, exp_avg, exp_avg_sq, max_exp_avg_sq) for adam_step, the new x for scale_.
+    # One calling convention: an optimizer or in-place kernel always hands back the arrays
+    # that now hold the result, in argument order: (param, momentum_buffer) for sgd_step,
+    # (param, exp_avg, exp_avg_sq, max_exp_avg_sq) for adam_step, x for scale_ (None where the
+    # argument was None). A backend that updates in place hands back the very objects it was
+    # given; a backend whose arrays are immutable (dask) hands back new ones, and the caller
+    # holds those from then on. ``Backend.updates_in_place`` says which, before any call.
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
-                 dampening, nesterov, maximize, first_step) -> None:
+                 dampening, nesterov, maximize, first_step) -> tuple:
         """One SGD step on one tensor, in place (param and momentum_buffer).
+
+        Returns ``(param, momentum_buffer)``: the arrays that now hold the result.
 
         ``momentum_buffer`` has param's shape and dtype when ``momentum != 0``, else it is
         ``None``. ``first_step`` says the buffer holds no history yet: it is set to the
@@ -134,8 +139,11 @@ class Kernels(Protocol):
         """
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
-                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
+                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> tuple:
         """One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step, in place.
+
+        Returns ``(param, exp_avg, exp_avg_sq, max_exp_avg_sq)``: the arrays that now hold the
+        result (``max_exp_avg_sq`` None without AMSGrad).
 
         ``step`` is the step number t >= 1 after the increment. ``max_exp_avg_sq`` is an array
         when ``amsgrad`` else ``None``. Host scalars come from
@@ -145,8 +153,9 @@ class Kernels(Protocol):
     def sum_squares(self, x) -> float:
         """sum of x*x over every element, accumulated in float64, as a Python float."""
 
-    def scale_(self, x, factor) -> None:
-        """x *= factor in place (factor cast to x's dtype)."""
+    def scale_(self, x, factor):
+        """x *= factor in place (factor cast to x's dtype); returns the array holding the
+        result (x itself, or the new array for an immutable x)."""
 
     def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
         """The cosine learning rate for each entry of ``steps`` (float64 1-D), float64 out.

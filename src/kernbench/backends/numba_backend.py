@@ -146,7 +146,7 @@ class NumbaBackend(Backend):
 
     # ------------------------------------------------------------------ optimizers
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
-                 dampening, nesterov, maximize, first_step) -> None:
+                 dampening, nesterov, maximize, first_step) -> tuple:
         dt = param.dtype.type
         has_mom = momentum != 0
         args = (dt(lr), dt(weight_decay), dt(momentum), dt(1.0 - dampening),
@@ -158,9 +158,10 @@ class NumbaBackend(Backend):
             empty = _empty(param.dtype)
             for p, g in memory_order_pieces(param, grad):
                 K.sgd(p, g, empty, *_elementwise(p), *args)
+        return param, momentum_buffer
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
-                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
+                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> tuple:
         dt = param.dtype.type
         scalars, flags = adam_kernel_args(lr, beta1, beta2, eps, weight_decay, decoupled,
                                           amsgrad, maximize, step)
@@ -173,6 +174,7 @@ class NumbaBackend(Backend):
             empty = _empty(param.dtype)
             for p, g, m, v in memory_order_pieces(param, grad, exp_avg, exp_avg_sq):
                 K.adam(p, g, m, v, empty, *_elementwise(p), *args)
+        return param, exp_avg, exp_avg_sq, max_exp_avg_sq
 
     def adam_steps(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1,
                    beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, cache=None):
@@ -201,6 +203,8 @@ class NumbaBackend(Backend):
             self._adam_group(dtype, ks, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
                              lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize,
                              steps, cache.setdefault(("adam", dtype), {}))
+        return [(p, m, v, vm if amsgrad else None)
+                for p, m, v, vm in zip(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)]
 
     def _adam_group(self, dtype, ks, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr,
                     beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, memo):
@@ -249,10 +253,11 @@ class NumbaBackend(Backend):
                                        _elementwise(piece)[1])
         return float(total)
 
-    def scale_(self, x, factor) -> None:
+    def scale_(self, x, factor):
         f = x.dtype.type(factor)
         for (piece,) in memory_order_pieces(x):
             K.scale(piece, *_elementwise(piece), f)
+        return x
 
     def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
         steps = np.ascontiguousarray(steps, dtype=np.float64).reshape(-1)

@@ -62,7 +62,7 @@ class NumbaPlainBackend(Backend):
 
     # ------------------------------------------------------------------ optimizers
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
-                 dampening, nesterov, maximize, first_step) -> None:
+                 dampening, nesterov, maximize, first_step) -> tuple:
         dt = param.dtype.type
         has_mom = momentum != 0
         args = (dt(lr), dt(weight_decay), dt(momentum), dt(1.0 - dampening),
@@ -73,9 +73,10 @@ class NumbaPlainBackend(Backend):
         else:
             for p, g in memory_order_pieces(param, grad):
                 K.sgd_step(p, g, _empty(param.dtype), *args)
+        return param, momentum_buffer
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
-                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
+                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> tuple:
         dt = param.dtype.type
         scalars, flags = adam_kernel_args(lr, beta1, beta2, eps, weight_decay, decoupled,
                                           amsgrad, maximize, step)
@@ -87,14 +88,16 @@ class NumbaPlainBackend(Backend):
         else:
             for p, g, m, v in memory_order_pieces(param, grad, exp_avg, exp_avg_sq):
                 K.adam_step(p, g, m, v, _empty(param.dtype), *args)
+        return param, exp_avg, exp_avg_sq, max_exp_avg_sq
 
     def sum_squares(self, x) -> float:
         return float(sum(K.sum_squares(piece) for (piece,) in memory_order_pieces(x) if piece.size))
 
-    def scale_(self, x, factor) -> None:
+    def scale_(self, x, factor):
         f = x.dtype.type(factor)
         for (piece,) in memory_order_pieces(x):
             K.scale(piece, f)
+        return x
 
     def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
         steps = np.ascontiguousarray(steps, dtype=np.float64).reshape(-1)

@@ -127,7 +127,7 @@ class NumpyBackend(Backend):
 
     @_quiet
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
-                 dampening, nesterov, maximize, first_step) -> None:
+                 dampening, nesterov, maximize, first_step) -> tuple:
         dt = param.dtype.type
         g = self._effective_grad(param, grad, weight_decay, maximize, slot=0)
         if momentum != 0:
@@ -149,10 +149,11 @@ class NumpyBackend(Backend):
         tmp = self._buffer(param.shape, param.dtype, 3)
         np.multiply(g, dt(lr), out=tmp)
         param -= tmp
+        return param, momentum_buffer
 
     @_quiet
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
-                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
+                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> tuple:
         dt = param.dtype.type
         s = adam_scalars(lr, beta1, beta2, step, weight_decay, decoupled)
         if decoupled:
@@ -179,6 +180,7 @@ class NumpyBackend(Backend):
         np.divide(exp_avg, tmp, out=tmp)
         tmp *= dt(s.step_size)
         param -= tmp
+        return param, exp_avg, exp_avg_sq, max_exp_avg_sq
 
     def sum_squares(self, x) -> float:
         if x.dtype == np.float64 and x.flags.c_contiguous:
@@ -188,8 +190,9 @@ class NumpyBackend(Backend):
         return float(np.einsum(f"{axes},{axes}->", x, x, dtype=np.float64, casting="safe"))
 
     @_quiet
-    def scale_(self, x, factor) -> None:
+    def scale_(self, x, factor):
         x *= x.dtype.type(factor)
+        return x
 
     def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
         t = np.clip(steps, 0.0, total_steps)

@@ -132,7 +132,7 @@ class PythonBackend(Backend):
 
     # ------------------------------------------------------------------ optimizers
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
-                 dampening, nesterov, maximize, first_step) -> None:
+                 dampening, nesterov, maximize, first_step) -> tuple:
         reader, cast, _ = _step_numbers(param.dtype)
         dtype = param.dtype
         lr_ = cast(_scalar(dtype, lr))
@@ -171,9 +171,10 @@ class PythonBackend(Backend):
                         else:
                             g = b
                     p_view[i] = p - lr_ * g
+        return param, momentum_buffer
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
-                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> None:
+                  eps, weight_decay, decoupled, amsgrad, maximize, step) -> tuple:
         dtype = param.dtype
         reader, cast, sqrt = _step_numbers(dtype)
         sc = adam_scalars(lr, beta1, beta2, step, weight_decay, decoupled)
@@ -229,6 +230,7 @@ class PythonBackend(Backend):
                     except (ZeroDivisionError, ValueError):
                         p = p - step_size * _div(m, _sqrt(v) / bc2_sqrt + eps_)
                     p_view[i] = p
+        return param, exp_avg, exp_avg_sq, max_exp_avg_sq
 
     def sum_squares(self, x) -> float:
         total = 0.0
@@ -239,13 +241,14 @@ class PythonBackend(Backend):
                 total += v * v
         return total
 
-    def scale_(self, x, factor) -> None:
+    def scale_(self, x, factor):
         f = _scalar(x.dtype, factor)
         with np.errstate(over="ignore"):
             for (view,) in flat_pieces(x):
                 get = view.item
                 for i in range(view.shape[0]):
                     view[i] = get(i) * f
+        return x
 
     def cosine_schedule(self, steps, total_steps, lr_max, lr_min) -> np.ndarray:
         n = steps.shape[0]
