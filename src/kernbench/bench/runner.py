@@ -42,6 +42,7 @@ import numpy as np
 
 import kernbench as kb
 from kernbench.bench import peers as pr
+from kernbench.bench.cases import synchronized
 from kernbench.bench.compile_probe import measure_compile
 from kernbench.bench.device import measure_transfers
 from kernbench.bench.isolation import (
@@ -62,7 +63,7 @@ from kernbench.bench.timing import (
     time_once,
     warm_up,
 )
-from kernbench.bench.workloads import WORKLOADS, Workload, size_label, synchronized
+from kernbench.bench.workloads import WORKLOADS, Workload, size_label
 
 #: Backends whose cost per element is estimated before their first large size is tried (they
 #: get ``python_budget_s``; every other target but the reference gets ``call_budget_s``).
