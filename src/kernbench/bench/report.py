@@ -348,7 +348,7 @@ def device_section(res: Results) -> list[str]:
 
 def dask_scaling_section(path) -> str:
     """The dask scaling section from a ``kernbench dask-scaling`` results file."""
-    from kernbench.bench.dask_scaling import load_scaling, scaling_markdown
+    from kernbench.bench.dask_scaling_report import load_scaling, scaling_markdown
 
     return scaling_markdown(load_scaling(path), level=2)
 

@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 import kernbench as kb
+from kernbench.backends.interface import PEER_F32_TOLERANCE, TOLERANCES
 from kernbench.bench import peers as pr
 from kernbench.bench.cases import synchronized
 from kernbench.bench.compile_probe import measure_compile
@@ -78,12 +79,6 @@ REFERENCE_BACKEND = "numpy"
 DEFAULT_BUDGETS = {"full": {"python_budget_s": 0.25, "call_budget_s": 1.0},
                    "quick": {"python_budget_s": 0.05, "call_budget_s": 0.25}}
 
-#: (rtol, atol) of the kernel contract, by dtype; peers in float32 get the looser
-#: PEER_F32_TOLERANCE.
-CONTRACT_TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1.3e-6, 1e-5)}
-PEER_F32_TOLERANCE = (1e-4, 1e-5)
-
-
 @dataclass
 class RunSettings:
     kernels: list[str]
@@ -118,9 +113,11 @@ class RunSettings:
 
 
 def tolerance(dtype: str, target_kind: str) -> tuple[float, float]:
+    """(rtol, atol) a target's result is held to against numpy's: the contract's
+    TOLERANCES by dtype, the looser PEER_F32_TOLERANCE for a float32 peer."""
     if target_kind == "peer" and dtype == "float32":
         return PEER_F32_TOLERANCE
-    return CONTRACT_TOLERANCES[dtype]
+    return TOLERANCES[dtype]
 
 
 def compare_values(actual, expected, rtol: float, atol: float) -> tuple[bool, float | None, str]:
