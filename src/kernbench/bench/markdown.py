@@ -25,8 +25,9 @@ def cell(text: object) -> str:
 
 
 def row(cells: Iterable[object]) -> str:
-    """One table row: ``| a | b |``. Cells are written as given (see :func:`cell`)."""
-    return "| " + " | ".join(str(c) for c in cells) + " |"
+    """One table row: ``| a | b |``, an empty cell as ``| |``. Cells are written as given
+    (see :func:`cell`)."""
+    return "|" + "".join(f" {c} |" if str(c) else " |" for c in cells)
 
 
 def separator(columns: int, align: Sequence[str | None] | None = None) -> str:
