@@ -314,8 +314,22 @@ def _lecture_cli():
     return lecture_cli
 
 
+def version() -> str:
+    """The installed distribution's version; the package's own ``__version__`` when it runs
+    from a source tree that is not installed."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("kernbench")
+    except importlib.metadata.PackageNotFoundError:
+        import kernbench
+
+        return kernbench.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kernbench", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="time one Adam step per backend and print the speedups")
