@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pytest
 
 pytest.importorskip("dask.array")
@@ -186,6 +187,6 @@ def test_the_checks_hold_the_backends_to_the_contract_tolerances(monkeypatch):
 
     monkeypatch.setattr(ds, "_interleaved", interleaved)
     settings = ds.ScalingSettings(elements=10, clusters=((1, 1),), repeats=1, warmup=0)
-    inputs = {"entropy": [0.5] * 10}
+    inputs = {"entropy": np.full(10, 0.1)}
     assert ds._measure_entropy(FakeBackend(), settings, inputs)["agree"]
     assert not ds._measure_entropy(FakeBackend(), settings, inputs)["agree"]
