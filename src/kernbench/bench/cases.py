@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 Shape = tuple[int, ...]
 
+
 class Case:
     """One workload at one shape and dtype, inputs made, callable on any backend or peer.
 
