@@ -21,6 +21,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from kernbench.bench import markdown
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Okabe-Ito colours, as the report's figures.
 COLOURS = {"python": "#E69F00", "numpy": "#0072B2", "numba": "#009E73",
@@ -122,11 +124,11 @@ def main(argv=None) -> int:
     moves = []
     for name in sorted(table):
         moves += plot(name, table[name], commits, args.out, args.moved)
-    print("| kernel | ratio | commit | before | after | commit subject |")
-    print("|---|---|---|---:|---:|---|")
-    for kernel, label, commit, before, after in moves:
-        print(f"| {kernel} | {label} | `{commit[:7]}` | {before:.3g} | {after:.3g} | "
-              f"{subject(commit)[:90]} |")
+    rows = [[kernel, label, f"`{commit[:7]}`", f"{before:.3g}", f"{after:.3g}",
+             markdown.cell(subject(commit)[:90])]
+            for kernel, label, commit, before, after in moves]
+    print(markdown.table(["kernel", "ratio", "commit", "before", "after", "commit subject"], rows,
+                         align=[None, None, None, "right", "right", None]))
     return 0
 
 

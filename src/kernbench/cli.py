@@ -219,7 +219,7 @@ def _report(args) -> int:
     try:
         runs = [load_results(p) for p in args.results]
         if args.dask_scaling:
-            from kernbench.bench.dask_scaling import load_scaling
+            from kernbench.bench.dask_scaling_report import load_scaling
 
             load_scaling(args.dask_scaling)
     except (ResultsError, OSError, ValueError) as exc:
@@ -264,6 +264,7 @@ def _dask_scaling(args) -> int:
     prepare_process_environment()  # before numba loads an OpenMP runtime
     import kernbench as kb
     from kernbench.bench import dask_scaling as ds
+    from kernbench.bench import dask_scaling_report as dsr
 
     try:
         settings = ds.ScalingSettings(
@@ -279,8 +280,8 @@ def _dask_scaling(args) -> int:
     doc = ds.run_scaling(settings, command=command,
                          progress=lambda label: print(label, file=sys.stderr, flush=True))
     out = Path(args.out)
-    ds.save_scaling(doc, out / "results.json")
-    readme = ds.write_scaling_readme(doc, out)
+    dsr.save_scaling(doc, out / "results.json")
+    readme = dsr.write_scaling_readme(doc, out)
     print(f"wrote {readme} and {out / 'results.json'} ({doc['elapsed_s']:.0f} s)")
     return 0
 
@@ -313,8 +314,22 @@ def _lecture_cli():
     return lecture_cli
 
 
+def version() -> str:
+    """The installed distribution's version; the package's own ``__version__`` when it runs
+    from a source tree that is not installed."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("kernbench")
+    except importlib.metadata.PackageNotFoundError:
+        import kernbench
+
+        return kernbench.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kernbench", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="time one Adam step per backend and print the speedups")

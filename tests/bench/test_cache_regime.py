@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernbench.bench import report as rp
+from kernbench.bench import report_data as rd
 from kernbench.bench import runner as rn
 from kernbench.bench.probe import cache_sizes
 from kernbench.bench.results import ResultsError, validate_results
@@ -101,27 +101,27 @@ def test_report_holds_only_dram_resident_cases_against_bandwidth():
                 "target_kind": "backend", "status": "ok", "median_s": 1e-3,
                 "samples_s": [1e-3] * 3, "fits_llc": fits, "bytes_moved": 28 * size,
                 "flops": 12 * size, "gbps": 1.0}
-    res = rp.Results([{"cases": [case(10_000, True), case(1_000_000, True)],
+    res = rd.Results([{"cases": [case(10_000, True), case(1_000_000, True)],
                        "machine": {"caches": {"llc_bytes": 32 << 20}}}])
-    assert rp.dram_size(res, "adam_step", "float32") is None
-    res = rp.Results([{"cases": [case(10_000, True), case(10_000_000, False)],
+    assert rd.dram_size(res, "adam_step", "float32") is None
+    res = rd.Results([{"cases": [case(10_000, True), case(10_000_000, False)],
                        "machine": {"caches": {"llc_bytes": 32 << 20}}}])
-    assert rp.dram_size(res, "adam_step", "float32") == ("10000000", 10_000_000)
-    assert rp.regime_label(res, "adam_step", "float32", ("10000", 10_000)).endswith("in LLC")
+    assert rd.dram_size(res, "adam_step", "float32") == ("10000000", 10_000_000)
+    assert rd.regime_label(res, "adam_step", "float32", ("10000", 10_000)).endswith("in LLC")
     # a v2 case without the label: decided from the footprint and the recorded cache
     old = case(10_000_000, None)
     old.pop("fits_llc")
-    assert rp.fits_llc(res, old) is False
+    assert rd.fits_llc(res, old) is False
 
 
 def test_each_kernel_is_judged_against_the_lower_roof():
     roofs = {"log_gps": {"float64": 2.0}, "exp_gps": {"float64": 1.5}}
     # entropy f64: 8 bytes per element; 40 GB/s -> 5e9 elements/s; log 2e9/s -> log-bound
-    roof, what = rp.kernel_roof("entropy", "float64", 40.0, roofs, in_cache=False)
+    roof, what = rd.kernel_roof("entropy", "float64", 40.0, roofs, in_cache=False)
     assert what == "log/exp rate" and roof == pytest.approx(2e9)
     # adam f64: 56 bytes per element, no log: the bandwidth
-    roof, what = rp.kernel_roof("adam_step", "float64", 40.0, roofs, in_cache=False)
+    roof, what = rd.kernel_roof("adam_step", "float64", 40.0, roofs, in_cache=False)
     assert what == "DRAM bandwidth" and roof == pytest.approx(40e9 / 56)
     # in the cache, DRAM bandwidth is no roof
-    assert rp.kernel_roof("adam_step", "float64", 40.0, roofs, in_cache=True)[0] is None
-    assert np.isclose(rp.kernel_roof("entropy", "float64", 40.0, roofs, True)[0], 2e9)
+    assert rd.kernel_roof("adam_step", "float64", 40.0, roofs, in_cache=True)[0] is None
+    assert np.isclose(rd.kernel_roof("entropy", "float64", 40.0, roofs, True)[0], 2e9)

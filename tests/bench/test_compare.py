@@ -193,3 +193,27 @@ def test_a_threshold_of_1_or_less_is_refused(tmp_path, capsys, threshold):
         main(["compare", str(tmp_path / "a.json"), str(tmp_path / "a.json"),
               "--threshold", threshold])
     assert exit_info.value.code == 2 and "--threshold" in capsys.readouterr().err
+
+
+def test_compare_exit_codes(tiny_results, tmp_path):
+    a = tmp_path / "a.json"
+    save_results(tiny_results, a)
+    assert main(["compare", str(a), str(a)]) == 0
+    slower = copy.deepcopy(tiny_results)
+    case = slower["cases"][0]
+    # a real run's samples, doubled: with three samples a side no rank test can tell
+    case["samples_s"] = [s * 2 for s in case["samples_s"]]
+    for field in ("median_s", "q1_s", "q3_s", "iqr_s", "min_s"):
+        case[field] *= 2
+    b = tmp_path / "b.json"
+    save_results(slower, b)
+    assert main(["compare", str(a), str(b)]) == 0
+    # eight samples a side, all of B past all of A: significant and 2x
+    base = copy.deepcopy(tiny_results)
+    base["cases"][0]["samples_s"] = [1e-3 * (1 + i / 100) for i in range(8)]
+    case["samples_s"] = [2e-3 * (1 + i / 100) for i in range(8)]
+    save_results(base, a)
+    save_results(slower, b)
+    assert main(["compare", str(a), str(b)]) == 1
+    assert main(["compare", str(a), str(b), "--threshold", "3"]) == 0
+    assert compare_runs(tiny_results, tiny_results) == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from kernbench.bench import timing
 from kernbench.bench.timing import (
     Contestant,
@@ -11,6 +13,7 @@ from kernbench.bench.timing import (
     calibrate_number,
     sample_interleaved,
 )
+from tests.bench.helpers import TINY, FakeEvent
 
 
 class FakeClock:
@@ -54,3 +57,67 @@ def test_the_garbage_collector_is_off_while_sampling_and_back_on_after():
     assert gc.isenabled()
     sample_interleaved([c], policy, lambda: None, False)
     assert seen == [False, False, False] and gc.isenabled() and len(c.samples) == 3
+
+
+def test_a_call_raising_while_timed_fails_only_that_target():
+    from kernbench.bench.timing import Contestant, sample_interleaved
+
+    calls = {"n": 0}
+
+    def flaky():
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise RuntimeError("third call")
+
+    good = Contestant("good", lambda: None, 1, [])
+    bad = Contestant("bad", flaky, 1, [])
+    sample_interleaved([good, bad], TINY, reset=lambda: None, needs_reset=False)
+    assert bad.error and "third call" in bad.error
+    assert len(good.samples) == TINY.max_samples
+
+
+def test_event_clock_reads_device_time_per_call_without_waiting_between_calls():
+    from kernbench.bench.timing import EventClock
+
+    log: list[str] = []
+    stamps = [10.0, 16.0]  # 6 ms between the two events
+    clock = EventClock(lambda: FakeEvent(stamps, log))
+    seconds = clock.time_calls(lambda: log.append("call"), 3)
+    assert seconds == pytest.approx(2e-3)  # 6 ms over 3 calls
+    assert log == ["record", "call", "call", "call", "record", "synchronize"]
+    assert clock.timer == "cuda-event"
+
+
+def test_event_clock_rejects_an_impossible_elapsed_time():
+    from kernbench.bench.timing import EventClock
+
+    stamps = [5.0, 4.0]  # the end before the start
+    clock = EventClock(lambda: FakeEvent(stamps, []))
+    with pytest.raises(RuntimeError, match=r"elapsed time of -1\.0 ms"):
+        clock.time_calls(lambda: None, 1)
+
+
+def test_simulated_event_clock_falls_back_to_the_host_clock():
+    from kernbench.bench.timing import EventClock
+
+    # the simulator's events say -1 ms; the simulated clock never asks them
+    clock = EventClock(lambda: FakeEvent([0.0, -1.0], []), simulated=True)
+    assert clock.time_calls(lambda: None, 2) >= 0.0
+    assert clock.timer == "simulator"
+
+
+def test_sampling_uses_each_contestants_clock():
+    from kernbench.bench.timing import Contestant, sample_interleaved
+
+    class FixedClock:
+        timer, on_device = "cuda-event", True
+
+        def time_calls(self, fn, number):
+            fn()
+            return 0.5
+
+    device = Contestant("gpu", lambda: None, 1, [], clock=FixedClock())
+    host = Contestant("cpu", lambda: None, 1, [])
+    sample_interleaved([device, host], TINY, reset=lambda: None, needs_reset=False)
+    assert device.samples == [0.5] * TINY.max_samples
+    assert len(host.samples) == TINY.max_samples and max(host.samples) < 0.5

@@ -31,7 +31,7 @@ import math
 import sys
 from typing import TextIO
 
-from kernbench.bench.report import fmt_time
+from kernbench.bench.report_data import fmt_time
 from kernbench.bench.results import case_key
 from kernbench.bench.stats import ALPHA, change_p_value, paired_ratios, ratio_interval
 

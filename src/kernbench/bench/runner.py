@@ -41,7 +41,9 @@ from datetime import datetime, timezone
 import numpy as np
 
 import kernbench as kb
+from kernbench.backends.interface import PEER_F32_TOLERANCE, TOLERANCES
 from kernbench.bench import peers as pr
+from kernbench.bench.cases import synchronized
 from kernbench.bench.compile_probe import measure_compile
 from kernbench.bench.device import measure_transfers
 from kernbench.bench.isolation import (
@@ -62,7 +64,7 @@ from kernbench.bench.timing import (
     time_once,
     warm_up,
 )
-from kernbench.bench.workloads import WORKLOADS, Workload, size_label, synchronized
+from kernbench.bench.workloads import WORKLOADS, Workload, size_label
 
 #: Backends whose cost per element is estimated before their first large size is tried (they
 #: get ``python_budget_s``; every other target but the reference gets ``call_budget_s``).
@@ -76,12 +78,6 @@ REFERENCE_BACKEND = "numpy"
 #: the small sizes (where "python vs numpy" is read) and a cluster backend to its first size.
 DEFAULT_BUDGETS = {"full": {"python_budget_s": 0.25, "call_budget_s": 1.0},
                    "quick": {"python_budget_s": 0.05, "call_budget_s": 0.25}}
-
-#: (rtol, atol) of the kernel contract, by dtype; peers in float32 get the looser
-#: PEER_F32_TOLERANCE.
-CONTRACT_TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1.3e-6, 1e-5)}
-PEER_F32_TOLERANCE = (1e-4, 1e-5)
-
 
 @dataclass
 class RunSettings:
@@ -117,9 +113,11 @@ class RunSettings:
 
 
 def tolerance(dtype: str, target_kind: str) -> tuple[float, float]:
+    """(rtol, atol) a target's result is held to against numpy's: the contract's
+    TOLERANCES by dtype, the looser PEER_F32_TOLERANCE for a float32 peer."""
     if target_kind == "peer" and dtype == "float32":
         return PEER_F32_TOLERANCE
-    return CONTRACT_TOLERANCES[dtype]
+    return TOLERANCES[dtype]
 
 
 def compare_values(actual, expected, rtol: float, atol: float) -> tuple[bool, float | None, str]:

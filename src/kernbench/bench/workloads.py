@@ -19,15 +19,9 @@ A :class:`Workload` knows
 Every call goes through the public API (:mod:`kernbench.optim`, :mod:`kernbench.info`) with
 ``backend=<name>``: that is what users call, so validation and shaping costs are included.
 
-A target that computes on a GPU (the ``cuda`` backend, the ``torch.cuda.*`` peers) gets its
-inputs on the device, copied there once before the timing, wherever its API takes device
-arrays: optimizer params and grads and the arrays of the information functions for the
-backend, every tensor for torch. See :mod:`kernbench.bench.device`.
-
-Optimizer cases build the optimizer once per target; each call is one ``step``. Params and
-moments therefore drift from repeat to repeat (a few hundred Adam steps at lr 1e-3 move no value
-out of its normal range): this is accepted, since the work per step does not depend on the
-values. Validation uses separate, fresh copies: one step from identical starting params.
+This module is the registry: the shapes, the records, their input makers. The prepared calls
+are :mod:`kernbench.bench.cases`; the torch and scipy calls each peer makes are
+:mod:`kernbench.bench.peer_calls`.
 """
 
 from __future__ import annotations
@@ -39,11 +33,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kernbench import info, optim
-from kernbench.backends import get_backend
+from kernbench.bench import peer_calls as pc
 from kernbench.bench import peers as pr
-from kernbench.bench.device import Device, device_for
-
-Shape = tuple[int, ...]
+from kernbench.bench.cases import Case, ClipCase, FunctionCase, OptimizerCase, Shape
 
 #: Element counts of the sweeps: one point per decade; ``gpu`` reaches the sizes where a GPU
 #: is limited by its memory bandwidth rather than by launch and call overheads.
@@ -114,281 +106,6 @@ SHAPE_MAPS: dict[str, Callable[[int], Shape]] = {
 
 def size_label(shape: Sequence[int]) -> str:
     return "x".join(str(int(d)) for d in shape)
-
-
-# ---------------------------------------------------------------------------- cases
-
-class Case:
-    """One workload at one shape and dtype, inputs made, callable on any backend or peer.
-
-    ``call(target)`` returns a prepared zero-argument callable doing one call (the thing timed),
-    warmed up by one call unless ``warm=False`` (the runner times that first call itself);
-    ``check_value(target)`` runs one call from pristine inputs and returns what it computed, for
-    validation against the numpy backend. ``reset()`` restores mutated inputs between repeats.
-    A target is a backend name or one of the workload's peer names.
-    """
-
-    needs_reset = False
-
-    def __init__(self, workload: Workload, shape: Shape, dtype: np.dtype):
-        self.workload = workload
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
-        self._devices: dict = {}
-
-    def call(self, target: str, warm: bool = True,
-             synchronize: bool = True) -> Callable[[], object]:
-        """The prepared call; it waits for the target's device unless ``synchronize=False``
-        (for a device clock, whose events bracket calls queued without waiting)."""
-        fn = self._prepare_call(target)
-        if synchronize:
-            fn = synchronized(fn, self.synchronizer(target))
-        if warm:
-            fn()  # JIT compile or cache load, optimizer state allocation, torch lazy set-up
-            self.reset()
-        return fn
-
-    def device(self, target: str) -> Device | None:
-        """The device the target computes on; None for the host."""
-        if target not in self._devices:
-            self._devices[target] = device_for(target, self.is_peer(target))
-        return self._devices[target]
-
-    def synchronizer(self, target: str) -> Callable[[], None] | None:
-        """What waits for the target's queued work (a GPU call returns before it is done)."""
-        if self.is_peer(target):
-            dev = self.device(target)
-            return dev.synchronize if dev else None
-        return getattr(get_backend(target), "synchronize", None)
-
-    def takes_device_inputs(self, target: str) -> bool:
-        """Whether this case gives the target its inputs as device arrays (made before any
-        call); by default a device target's are."""
-        return self.device(target) is not None
-
-    def placement(self, target: str) -> Device | None:
-        """The device to put the target's inputs on, or None to pass NumPy arrays."""
-        return self.device(target) if self.takes_device_inputs(target) else None
-
-    def input_arrays(self) -> list[np.ndarray]:
-        """The NumPy arrays a call reads: what a device target's inputs are copied from."""
-        raise NotImplementedError
-
-    def _prepare_call(self, target: str) -> Callable[[], object]:
-        raise NotImplementedError
-
-    def check_value(self, target: str) -> np.ndarray:
-        raise NotImplementedError
-
-    def reset(self) -> None:
-        """Nothing to restore unless a call mutates its inputs (see ``needs_reset``)."""
-
-    def is_peer(self, target: str) -> bool:
-        return target in self.workload.peers
-
-
-def synchronized(fn: Callable[[], object],
-                 sync: Callable[[], None] | None) -> Callable[[], object]:
-    """fn, then wait for the target's queued work (a GPU call returns before it is done); fn
-    itself when there is nothing to wait for."""
-    if sync is None:
-        return fn
-
-    def call_and_wait():
-        result = fn()
-        sync()
-        return result
-    return call_and_wait
-
-
-def _is_device_value(value) -> bool:
-    """A device array (a Numba device array or any __cuda_array_interface__ exporter)."""
-    if isinstance(value, np.ndarray):
-        return False
-    return bool(getattr(value, "__cuda_ndarray__", False)) or hasattr(
-        value, "__cuda_array_interface__")
-
-
-class FunctionCase(Case):
-    """A pure function of read-only inputs: ``api(**inputs, backend=name)``.
-
-    ``device_inputs`` says whether the api takes device arrays from a backend that computes on
-    a device (the information functions do; the host-side cosine schedule does not). A peer
-    on a device always gets its tensors there.
-    """
-
-    def __init__(self, workload, shape, dtype, inputs: dict, api: Callable,
-                 peer_calls: dict[str, Callable[[dict], Callable[[], object]]],
-                 device_inputs: bool = True):
-        super().__init__(workload, shape, dtype)
-        self.inputs = inputs
-        self._api = api
-        self._peer_calls = peer_calls
-        self._device_inputs = device_inputs
-        self._placed: dict = {}
-
-    def takes_device_inputs(self, target):
-        if not (self._device_inputs or self.is_peer(target)):
-            return False
-        return self.device(target) is not None
-
-    def input_arrays(self):
-        return [v for v in self.inputs.values() if isinstance(v, np.ndarray)]
-
-    def _inputs_for(self, target) -> dict:
-        """The inputs as the target takes them: placed on its device once, then reused."""
-        place = self.placement(target)
-        if place is None:
-            return self.inputs
-        if target not in self._placed:
-            self._placed[target] = {k: place.to_device(v) if isinstance(v, np.ndarray) else v
-                                    for k, v in self.inputs.items()}
-        return self._placed[target]
-
-    def _prepare_call(self, target):
-        if self.is_peer(target):
-            return self._peer_calls[target](self._inputs_for(target))
-        api, inputs = self._api, self._inputs_for(target)
-
-        def one_call():
-            return api(**inputs, backend=target)
-
-        return one_call
-
-    def check_value(self, target):
-        value = self._prepare_call(target)()
-        place = self.placement(target)
-        if place is not None and not self.is_peer(target) and _is_device_value(value):
-            value = place.to_host(value)  # an output the size of the input stays on the device
-        return np.asarray(pr.to_numpy(value))
-
-
-class OptimizerCase(Case):
-    """One optimizer step over a list of params; each target gets its own copies of the params."""
-
-    def __init__(self, workload, shape, dtype, params: list[np.ndarray], grads: list[np.ndarray],
-                 make_optimizer: Callable, make_torch_optimizer: Callable | None):
-        super().__init__(workload, shape, dtype)
-        self.params = params
-        self.grads = grads
-        self._make_optimizer = make_optimizer
-        self._make_torch_optimizer = make_torch_optimizer
-
-    def input_arrays(self):
-        return [*self.params, *self.grads]
-
-    def _prepare(self, target):
-        """(a callable doing one step, a callable giving the params as NumPy arrays), from
-        fresh param copies (on the target's device when it takes device arrays)."""
-        place = self.placement(target)
-        if place is None:
-            copies = [p.copy() for p in self.params]
-            grads = self.grads
-        else:
-            copies = [place.to_device(p) for p in self.params]
-            grads = [place.to_device(g) for g in self.grads]
-        if self.is_peer(target):
-            torch = pr.torch()
-            tensors = [pr.to_torch(c) for c in copies]  # host ones share memory with ``copies``
-            for t, g in zip(tensors, grads):
-                t.grad = pr.to_torch(g)
-            opt = self._make_torch_optimizer(tensors, **pr.optimizer_form(target))
-
-            def torch_step():
-                with torch.no_grad():
-                    opt.step()
-
-            if place is None:
-                return torch_step, lambda: copies
-            return torch_step, lambda: [place.to_host(t) for t in tensors]
-        opt = self._make_optimizer(copies, target)
-
-        def step():
-            opt.step(grads)
-
-        def current_params():
-            # opt.params, not ``copies``: a backend may keep its newest params elsewhere (dask)
-            return [opt.backend.to_numpy(p) for p in opt.params]
-
-        return step, current_params
-
-    def _prepare_call(self, target):
-        return self._prepare(target)[0]
-
-    def check_value(self, target):
-        step, current_params = self._prepare(target)
-        step()
-        return np.concatenate([np.asarray(a).reshape(-1) for a in current_params()])
-
-
-class ClipCase(Case):
-    """clip_grad_norm scales the grads in place: they are restored before every repeat."""
-
-    needs_reset = True
-
-    def __init__(self, workload, shape, dtype, grads: list[np.ndarray], max_norm: float):
-        super().__init__(workload, shape, dtype)
-        self.pristine = grads
-        self.work = [g.copy() for g in grads]
-        self.max_norm = max_norm
-        self._device_work: list = []  # (device, grads a target scales, their pristine copies)
-
-    def input_arrays(self):
-        return list(self.pristine)
-
-    def reset(self):
-        for w, g in zip(self.work, self.pristine):
-            np.copyto(w, g)
-        for device, work, pristine in self._device_work:
-            for w, g in zip(work, pristine):
-                device.copy_into(w, g)
-
-    def _prepare(self, target, kept: bool = True):
-        """(a callable doing one clip, a callable giving the grads it scales as NumPy arrays).
-
-        A target taking device arrays gets its own device grads, restored by ``reset()`` from
-        device copies of the pristine ones unless ``kept=False`` (a call made only once).
-        """
-        work, max_norm = self.work, self.max_norm
-        current = lambda: work  # noqa: E731
-        place = self.placement(target)
-        if place is not None:
-            work = [place.to_device(g) for g in self.pristine]
-            if kept:
-                self._device_work.append((place, work,
-                                          [place.to_device(g) for g in self.pristine]))
-            current = lambda: [place.to_host(w) for w in work]  # noqa: E731
-        if self.is_peer(target):
-            torch = pr.torch()
-            holders = []
-            for w in work:
-                grad = pr.to_torch(w)  # shares memory with ``work``, so reset() restores it
-                holder = torch.empty_like(grad)  # never written: clipping reads only .grad
-                holder.grad = grad
-                holders.append(holder)
-            foreach = pr.TORCH_OPTIMIZER_FORMS[target].get("foreach", False)
-
-            def torch_clip():
-                return torch.nn.utils.clip_grad_norm_(holders, max_norm, foreach=foreach)
-
-            return torch_clip, current
-
-        def clip():
-            return optim.clip_grad_norm(work, max_norm, backend=target)
-
-        return clip, current
-
-    def _prepare_call(self, target):
-        return self._prepare(target)[0]
-
-    def check_value(self, target):
-        self.reset()
-        clip, current = self._prepare(target, kept=False)
-        norm = float(pr.to_numpy(clip()))
-        value = np.concatenate([[norm]] + [np.asarray(w).reshape(-1).astype(np.float64)
-                                           for w in current()])
-        self.reset()
-        return value
 
 
 # ---------------------------------------------------------------------------- the record
@@ -558,79 +275,7 @@ def _steps(rng, shape, dtype):
             "lr_max": 1e-3, "lr_min": 1e-5}
 
 
-# ---------------------------------------------------------------------------- peer callables
-# Each takes the case's inputs and returns a prepared zero-argument callable; conversions to
-# torch tensors happen here, once, outside the timed call (from_numpy shares memory anyway).
-
-def _torch_entr_sum(inputs):
-    torch, p = pr.torch(), pr.to_torch(inputs["p"])
-    return lambda: torch.special.entr(p).sum()
-
-
-def _scipy_entropy(inputs):
-    from scipy import stats
-    p = inputs["p"]
-    return lambda: stats.entropy(p)
-
-
-def _scipy_kl(inputs):
-    from scipy import stats
-    p, q = inputs["p"], inputs["q"]
-    return lambda: stats.entropy(p, q)
-
-
-def _scipy_rel_entr_sum(inputs):
-    from scipy import special
-    p, q = inputs["p"], inputs["q"]
-    return lambda: special.rel_entr(p, q).sum()
-
-
-def _scipy_js(inputs):
-    from scipy.spatial import distance
-    p, q = inputs["p"], inputs["q"]
-    return lambda: distance.jensenshannon(p, q) ** 2
-
-
-def _torch_rowwise(fn_name):
-    def make(inputs):
-        torch, x = pr.torch(), pr.to_torch(inputs["logits"])
-        fn = getattr(torch, fn_name)
-        return lambda: fn(x, dim=-1)
-    return make
-
-
-def _scipy_rowwise(fn_name):
-    def make(inputs):
-        from scipy import special
-        x, fn = inputs["logits"], getattr(special, fn_name)
-        return lambda: fn(x, axis=-1)
-    return make
-
-
-def _torch_cross_entropy(exponentiate: bool):
-    def make(inputs):
-        torch = pr.torch()
-        x, t = pr.to_torch(inputs["logits"]), pr.to_torch(inputs["targets"])
-        loss = torch.nn.functional.cross_entropy
-        if exponentiate:
-            return lambda: torch.exp(loss(x, t))
-        return lambda: loss(x, t)
-    return make
-
-
-def _torch_gaussian_kl(inputs):
-    torch = pr.torch()
-    normal, kl = torch.distributions.Normal, torch.distributions.kl_divergence
-    m1, s1, m2, s2 = (pr.to_torch(inputs[k]) for k in ("mu1", "sigma1", "mu2", "sigma2"))
-    return lambda: kl(normal(m1, s1, validate_args=False), normal(m2, s2, validate_args=False))
-
-
-def _torch_gaussian_entropy(inputs):
-    torch = pr.torch()
-    s = pr.to_torch(inputs["sigma"])
-    zero = torch.zeros((), dtype=s.dtype)
-    return lambda: torch.distributions.Normal(zero, s, validate_args=False).entropy()
-
+# ---------------------------------------------------------------------------- peer names
 
 _TORCH_OPT = tuple(pr.TORCH_OPTIMIZER_FORMS)
 _TORCH_ADAM = _TORCH_OPT + tuple(pr.TORCH_CUDA_OPTIMIZER_FORMS)
@@ -658,7 +303,7 @@ _RECORDS = [
              mutates=("grads",), reset_between_repeats=True, footprint_per_element=1),
     Workload("entropy", "Shannon entropy of a 1-D distribution", "vector",
              _function_case(info.entropy, _one_p,
-                            {"torch.entr": _torch_entr_sum, "scipy.stats": _scipy_entropy}),
+                            {"torch.entr": pc.torch_entr_sum, "scipy.stats": pc.scipy_entropy}),
              bytes_per_element=1, flops_per_element=4, peers=("torch.entr", "scipy.stats"),
              transcendentals_per_element=1),
     Workload("cross_entropy", "cross-entropy H(p, q) of two 1-D distributions", "vector",
@@ -666,11 +311,11 @@ _RECORDS = [
              flops_per_element=5, transcendentals_per_element=1),
     Workload("kl_divergence", "KL(p || q) of two 1-D distributions", "vector",
              _function_case(info.kl_divergence, _p_and_q,
-                            {"scipy.rel_entr": _scipy_rel_entr_sum, "scipy.stats": _scipy_kl}),
+                            {"scipy.rel_entr": pc.scipy_rel_entr_sum, "scipy.stats": pc.scipy_kl}),
              bytes_per_element=2, flops_per_element=6, peers=("scipy.rel_entr", "scipy.stats"),
              transcendentals_per_element=1),
     Workload("js_divergence", "Jensen-Shannon divergence of two 1-D distributions", "vector",
-             _function_case(info.js_divergence, _p_and_q, {"scipy.spatial": _scipy_js}),
+             _function_case(info.js_divergence, _p_and_q, {"scipy.spatial": pc.scipy_js}),
              bytes_per_element=4, flops_per_element=14, peers=("scipy.spatial",),
              notes="two passes (sums, then terms): 4 reads per element",
              footprint_per_element=2, transcendentals_per_element=2),
@@ -682,39 +327,39 @@ _RECORDS = [
              flops_per_element=4, transcendentals_per_element=1),
     Workload("softmax", "softmax over the last axis of (N, V) logits", "logits",
              _function_case(info.softmax, _logits,
-                            {"torch.softmax": _torch_rowwise("softmax"),
-                             "scipy.special": _scipy_rowwise("softmax")}),
+                            {"torch.softmax": pc.torch_rowwise("softmax"),
+                             "scipy.special": pc.scipy_rowwise("softmax")}),
              bytes_per_element=2, flops_per_element=5, peers=("torch.softmax", "scipy.special"),
              extra_sizes=(GPT2_LOGITS,), transcendentals_per_element=1),
     Workload("log_softmax", "log-softmax over the last axis of (N, V) logits", "logits",
              _function_case(info.log_softmax, _logits,
-                            {"torch.log_softmax": _torch_rowwise("log_softmax"),
-                             "scipy.special": _scipy_rowwise("log_softmax")}),
+                            {"torch.log_softmax": pc.torch_rowwise("log_softmax"),
+                             "scipy.special": pc.scipy_rowwise("log_softmax")}),
              bytes_per_element=2, flops_per_element=4,
              peers=("torch.log_softmax", "scipy.special"), extra_sizes=(GPT2_LOGITS,),
              transcendentals_per_element=1),
     Workload("cross_entropy_logits", "mean cross-entropy of (N, V) logits against targets",
              "logits", _function_case(info.cross_entropy_logits, _logits_targets,
-                                      {"torch.cross_entropy": _torch_cross_entropy(False),
-                                       "torch.cuda.cross_entropy": _torch_cross_entropy(False)}),
+                                      {"torch.cross_entropy": pc.torch_cross_entropy(False),
+                                       "torch.cuda.cross_entropy": pc.torch_cross_entropy(False)}),
              bytes_per_element=1, flops_per_element=3,
              peers=("torch.cross_entropy", "torch.cuda.cross_entropy"),
              extra_sizes=(GPT2_LOGITS,), transcendentals_per_element=1),
     Workload("perplexity", "exp of the mean cross-entropy of (N, V) logits", "logits",
              _function_case(info.perplexity, _logits_targets,
-                            {"torch.cross_entropy": _torch_cross_entropy(True),
-                             "torch.cuda.cross_entropy": _torch_cross_entropy(True)}),
+                            {"torch.cross_entropy": pc.torch_cross_entropy(True),
+                             "torch.cuda.cross_entropy": pc.torch_cross_entropy(True)}),
              bytes_per_element=1, flops_per_element=3,
              peers=("torch.cross_entropy", "torch.cuda.cross_entropy"),
              extra_sizes=(GPT2_LOGITS,), transcendentals_per_element=1),
     Workload("gaussian_kl", "KL between two Gaussians, elementwise", "vector",
              _function_case(info.gaussian_kl, _gaussians,
-                            {"torch.distributions": _torch_gaussian_kl}),
+                            {"torch.distributions": pc.torch_gaussian_kl}),
              bytes_per_element=5, flops_per_element=10, peers=("torch.distributions",),
              transcendentals_per_element=1),
     Workload("gaussian_entropy", "differential entropy of a Gaussian, elementwise", "vector",
              _function_case(info.gaussian_entropy, _sigma,
-                            {"torch.distributions": _torch_gaussian_entropy}),
+                            {"torch.distributions": pc.torch_gaussian_entropy}),
              bytes_per_element=2, flops_per_element=2, peers=("torch.distributions",),
              transcendentals_per_element=1),
     Workload("cosine_schedule", "cosine learning rate for a vector of steps", "vector",

@@ -8,6 +8,7 @@ import kernbench as kb
 from kernbench import cli
 from kernbench.bench import runner as rn
 from kernbench.bench.results import load_results
+from kernbench.cli import main
 
 QUICK_ARGS = ["run", "--sizes", "1000", "--kernels", "entropy", "--dtypes", "float64",
               "--no-peers", "--no-compile", "--no-bandwidth"]
@@ -94,3 +95,46 @@ def test_failed_or_wrong_cases_are_written_then_exit_3(monkeypatch, tmp_path, ca
     assert statuses == {"numpy": "ok",
                         "python": "failed" if breakage == "raises" else "wrong-result"}
     assert "python" in capsys.readouterr().err
+
+
+def test_cli_run_then_report(tmp_path, capsys):
+    out = tmp_path / "run.json"
+    assert main(["run", "--sizes", "1000", "--kernels", "entropy", "--backends", "numpy",
+                 "--dtypes", "float32", "--no-peers", "--no-compile", "--no-bandwidth",
+                 "--out", str(out)]) == 0
+    results = load_results(out)
+    assert results["command"].startswith("kernbench run --sizes 1000")
+    assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "README.md").exists()
+
+
+def test_version_is_the_installed_distributions(capsys):
+    import importlib.metadata
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kernbench {importlib.metadata.version('kernbench')}"
+
+
+def test_version_falls_back_to_the_package_when_not_installed(monkeypatch):
+    import importlib.metadata
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert cli.version() == kb.__version__
+
+
+def test_python_m_kernbench_is_the_command():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "kernbench", "--version"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"kernbench {cli.version()}"
+    proc = subprocess.run([sys.executable, "-m", "kernbench", "frobnicate"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "invalid choice: 'frobnicate'" in proc.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pytest
 
 pytest.importorskip("dask.array")
@@ -17,6 +18,7 @@ pytest.importorskip("distributed")
 
 from kernbench.backends import _dask_cluster, dask_backend
 from kernbench.bench import dask_scaling as ds
+from kernbench.bench import dask_scaling_report as dsr
 from kernbench.cli import main
 
 
@@ -31,7 +33,7 @@ def tiny_doc():
 
 
 def test_tiny_scaling_measures_every_case_on_every_cluster(tiny_doc):
-    ds.validate_scaling(tiny_doc)
+    dsr.validate_scaling(tiny_doc)
     shapes = [(c["kernel"], c["dtype"], c["workers"], c["threads_per_worker"])
               for c in tiny_doc["cases"]]
     assert shapes == [("adam", "float32", 1, 1), ("entropy", "float64", 1, 1),
@@ -54,7 +56,7 @@ def test_tiny_scaling_measures_every_case_on_every_cluster(tiny_doc):
 
 
 def test_markdown_holds_the_tables_and_the_meaning(tiny_doc):
-    text = ds.scaling_markdown(tiny_doc, level=2)
+    text = dsr.scaling_markdown(tiny_doc, level=2)
     assert text.startswith("## Dask scaling")
     assert "### Where a dask Adam step's time goes" in text
     assert "### What it means for a real cluster" in text
@@ -64,23 +66,23 @@ def test_markdown_holds_the_tables_and_the_meaning(tiny_doc):
     assert "results differ" not in text
     bad = copy.deepcopy(tiny_doc)
     bad["cases"][0]["agree"] = False
-    assert "results differ" in ds.scaling_markdown(bad)
+    assert "results differ" in dsr.scaling_markdown(bad)
 
 
 def test_documents_round_trip_and_bad_ones_name_the_field(tiny_doc, tmp_path):
     path = tmp_path / "s.json"
-    ds.save_scaling(tiny_doc, path)
-    assert ds.load_scaling(path) == json.loads(json.dumps(tiny_doc))
+    dsr.save_scaling(tiny_doc, path)
+    assert dsr.load_scaling(path) == json.loads(json.dumps(tiny_doc))
     bad = copy.deepcopy(tiny_doc)
     del bad["cases"][1]["dask"]
     with pytest.raises(ValueError, match=r"cases\[1\] lacks dask"):
-        ds.validate_scaling(bad)
+        dsr.validate_scaling(bad)
     bad = dict(tiny_doc, kind="kernbench-results")
     with pytest.raises(ValueError, match="not a kernbench-dask-scaling document"):
-        ds.validate_scaling(bad)
+        dsr.validate_scaling(bad)
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ValueError, match="is not JSON"):
-        ds.load_scaling(tmp_path / "broken.json")
+        dsr.load_scaling(tmp_path / "broken.json")
 
 
 @pytest.mark.parametrize("field,value,match", [
@@ -117,7 +119,7 @@ def test_command_writes_results_and_readme(tmp_path):
     out = tmp_path / "scaling"
     assert main(["dask-scaling", "--elements", "2000", "--clusters", "1x1", "--repeats", "1",
                  "--warmup", "1", "--chunk", "2KiB", "--out", str(out)]) == 0
-    doc = ds.load_scaling(out / "results.json")
+    doc = dsr.load_scaling(out / "results.json")
     assert doc["command"].startswith("kernbench dask-scaling --elements 2000")
     assert doc["settings"]["chunk_bytes"] == 2048
     for c in doc["cases"]:  # chunks of at most 2 KiB
@@ -143,8 +145,48 @@ def test_runner_records_the_dask_cluster_and_report_adds_scaling(tiny_doc, tmp_p
     assert cluster["workers"] >= 1 and cluster["threads"] >= cluster["workers"]
     path = save_results(results, tmp_path / "r.json")
     scaling = tmp_path / "s.json"
-    ds.save_scaling(tiny_doc, scaling)
+    dsr.save_scaling(tiny_doc, scaling)
     readme = write_report([load_results(path)], tmp_path / "report",
                           dask_scaling=scaling).read_text()
     assert f"- dask cluster: {cluster['workers']} workers" in readme
     assert "## Dask scaling" in readme and "| adam | float32 | 3,000 | 2 x 1 |" in readme
+
+
+def test_chunk_task_timing_keeps_its_arrays_off_the_worker_object():
+    """The first call makes the arrays and keeps them by worker address; the second times the
+    rounds and frees them; the worker object gets no attribute of ours."""
+    from types import SimpleNamespace
+
+    worker = SimpleNamespace(address="tcp://127.0.0.1:1")
+    before = set(vars(worker))
+    assert ds._worker_adam_tasks(64, 2, 3, 0, dask_worker=worker) == []
+    assert worker.address in ds._WORKER_ARRAYS
+    times = ds._worker_adam_tasks(64, 2, 3, 0, dask_worker=worker)
+    assert len(times) == 3 and all(t > 0 for t in times)
+    assert worker.address not in ds._WORKER_ARRAYS
+    assert set(vars(worker)) == before
+
+
+def test_the_checks_hold_the_backends_to_the_contract_tolerances(monkeypatch):
+    """Entropy agrees within the contract's float64 tolerance, not a private one."""
+    from kernbench.backends.interface import TOLERANCES
+
+    rtol = TOLERANCES["float64"][0]  # atol (1e-9) is far below these differences
+    values = iter([1.0, 1.0 + 0.5 * rtol, 1.0, 1.0 + 3 * rtol])
+
+    class FakeBackend:
+        def chunks_for(self, shape, dtype):
+            return ((shape[0],),)
+
+        def scatter(self, x, chunks):
+            return x
+
+    def interleaved(calls, warmup, repeats, settle=None):
+        return {name: {"median_s": 1.0} for name in calls}, {
+            "numba": next(values), "dask": next(values)}
+
+    monkeypatch.setattr(ds, "_interleaved", interleaved)
+    settings = ds.ScalingSettings(elements=10, clusters=((1, 1),), repeats=1, warmup=0)
+    inputs = {"entropy": np.full(10, 0.1)}
+    assert ds._measure_entropy(FakeBackend(), settings, inputs)["agree"]
+    assert not ds._measure_entropy(FakeBackend(), settings, inputs)["agree"]
