@@ -59,7 +59,7 @@ import warnings
 import numpy as np
 
 from kernbench._hyper import adam_kernel_args
-from kernbench.backends import Backend
+from kernbench.backends.interface import Backend
 
 
 def _import_cuda():

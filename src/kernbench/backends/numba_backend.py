@@ -22,7 +22,8 @@ import numpy as np
 
 from kernbench._arrays import memory_order_pieces
 from kernbench._hyper import adam_kernel_args
-from kernbench.backends import Backend, _numba_kernels, _numba_runtime
+from kernbench.backends import _numba_kernels, _numba_runtime
+from kernbench.backends.interface import Backend
 
 #: The compiled kernels, their parallel calls serialized where the threading layer needs it.
 K = _numba_runtime.serialize_parallel_calls(_numba_kernels)

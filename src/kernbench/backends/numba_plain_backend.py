@@ -17,10 +17,9 @@ import numpy as np
 
 from kernbench._arrays import memory_order_pieces
 from kernbench._hyper import adam_kernel_args
-from kernbench.backends import Backend
 from kernbench.backends import _numba_plain_kernels as K
 from kernbench.backends._numba_threads import PARALLEL_LOCK, threading_layer_is_thread_safe
-from kernbench.backends.interface import KERNELS
+from kernbench.backends.interface import KERNELS, Backend
 
 #: A row is cut into chunks of at least this many elements; shorter rows stay whole.
 MIN_CHUNK = 4096
