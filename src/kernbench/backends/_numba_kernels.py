@@ -30,6 +30,8 @@ import numpy as np
 from numba import carray, types
 from numba.extending import intrinsic, overload
 
+from kernbench.backends._finals import HALF_LOG_2PI_E as _HALF_LOG_2PI_E
+from kernbench.backends._finals import LN2 as _LN2
 from kernbench.backends._numba_math import (
     _cast_like,
     _exp,
@@ -42,6 +44,14 @@ from kernbench.backends._numba_runtime import OPTS as _OPTS
 from kernbench.backends._numba_runtime import linked as _linked
 from kernbench.backends._numba_runtime import njit, vectorize
 from kernbench.backends._numba_runtime import run as _run
+from kernbench.backends._updates import adam_update, sgd_update
+from kernbench.backends.interface import (
+    STATUS_OK,
+    STATUS_P_INVALID,
+    STATUS_P_ZERO_SUM,
+    STATUS_Q_INVALID,
+    STATUS_Q_ZERO_SUM,
+)
 
 #: The fused reduction loops add fastmath's reassociation flag and nothing else: LLVM may then
 #: split a sum into vector lanes (a reordering of the additions, as NumPy's pairwise sum also
@@ -56,7 +66,6 @@ _BLK = 512
 
 _NAN = math.nan
 _INF = math.inf
-_LN2 = math.log(2.0)
 
 
 # ---------------------------------------------------------------------------- chunks
@@ -101,30 +110,15 @@ def _nanmax(a):
 
 # ---------------------------------------------------------------------------- optimizers
 
-# Each step is one element function and two loops over it: in place (the numba backend) and
+# Each step is one element function, shared with the cuda kernels (:mod:`_updates`), and two
+# loops over it: in place (the numba backend) and
 # into fresh output arrays (the dask backend, so that a failed step leaves the old state
 # intact). They must be two loops: when an output is the very array an input is read from,
 # LLVM's run-time overlap check fails and it runs the scalar loop, measured 7x slower at 1e4
 # float32 elements.
 
-@_linked(**_OPTS)
-def _sgd_elem(gi, pi, bi, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize,
-              first):
-    """(new param, new momentum buffer) of one element of an SGD step."""
-    if maximize:
-        gi = -gi
-    if has_wd:
-        gi = gi + wd * pi
-    if has_mom:
-        if first:
-            bi = gi
-        else:
-            bi = mu * bi + one_minus_damp * gi
-        if nesterov:
-            gi = gi + mu * bi
-        else:
-            gi = bi
-    return pi - lr * gi, bi
+#: (new param, new momentum buffer) of one element of an SGD step (see :mod:`_updates`).
+_sgd_elem = _linked(**_OPTS)(sgd_update)
 
 
 @njit(**_OPTS)
@@ -164,24 +158,9 @@ def sgd_into(p, g, b, p_out, b_out, lr, wd, mu, one_minus_damp, has_wd, has_mom,
 
 
 
-@_linked(**_OPTS)
-def _adam_elem(gi, pi, mi, vi, vmi, step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
-               one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
-    """(param, exp_avg, exp_avg_sq, max_exp_avg_sq) of one element after an Adam/AdamW step."""
-    if maximize:
-        gi = -gi
-    if coupled:
-        gi = gi + wd * pi
-    if decay_on:
-        pi = pi * decay
-    mi = beta1 * mi + one_minus_beta1 * gi
-    vi = beta2 * vi + one_minus_beta2 * gi * gi
-    vd = vi
-    if amsgrad:
-        if vi > vmi or vi != vi:  # torch.maximum: nan propagates
-            vmi = vi
-        vd = vmi
-    return pi - step_size * (mi / (math.sqrt(vd) / bc2_sqrt + eps)), mi, vi, vmi
+#: (param, exp_avg, exp_avg_sq, max_exp_avg_sq) of one element after an Adam/AdamW step
+#: (see :mod:`_updates`).
+_adam_elem = _linked(**_OPTS)(adam_update)
 
 
 @_linked(**_OPTS)
@@ -335,14 +314,15 @@ def cosine_schedule(steps, total, lr_max, lr_min):
 
 @njit(**_OPTS)
 def _status(neg, total):
-    """1 (invalid: a negative entry, or a sum that is not finite), 2 (sums to zero) or 0 (ok):
-    the contract's status of p; add 2 for q. Callers pass no constants: numba compiles a
-    function once more for every distinct constant argument."""
+    """The contract's status of p from its negative entries and its sum: STATUS_P_INVALID (a
+    negative entry, or a sum that is not finite), STATUS_P_ZERO_SUM or STATUS_OK. Callers
+    pass no constants (such as q's codes): numba compiles a function once more for every
+    distinct constant argument; :func:`_pq_status` maps p's codes to q's."""
     if neg > 0 or not np.isfinite(total):
-        return 1
+        return STATUS_P_INVALID
     if total == 0.0:
-        return 2
-    return 0
+        return STATUS_P_ZERO_SUM
+    return STATUS_OK
 
 
 @_linked(**_OPTS)
@@ -458,7 +438,7 @@ def entropy_rows(x, values, status, rows_per_task, ch, parallel):
     tot = _totals(part)
     for r in range(R):
         values[r], status[r] = _entropy_final(tot[r, 0], tot[r, 1], tot[r, 2])
-        if status[r] == 0 and not np.isfinite(values[r]):  # overflow: the second pass
+        if status[r] == STATUS_OK and not np.isfinite(values[r]):  # overflow: the second pass
             values[r] = _clamp0(0.0 - _xlogx_scaled_span(x[r], tot[r, 0]))
 
 
@@ -486,12 +466,16 @@ def _pq_span(p, q, kl):
 
 @_linked(**_OPTS)
 def _pq_status(sp, sq, negp, negq):
+    """The status of a (p, q) pair: p's if p is not valid, else q's (p is checked first)."""
     st = _status(negp, sp)
-    if st == 0:
-        st = _status(negq, sq)
-        if st != 0:
-            st += 2
-    return st
+    if st != STATUS_OK:
+        return st
+    st = _status(negq, sq)
+    if st == STATUS_P_INVALID:
+        return STATUS_Q_INVALID
+    if st == STATUS_P_ZERO_SUM:
+        return STATUS_Q_ZERO_SUM
+    return STATUS_OK
 
 
 @_linked(**_OPTS)
@@ -527,7 +511,7 @@ def pq_rows(p, q, values, status, rows_per_task, ch, kl, parallel):
     for r in range(R):
         values[r], status[r] = _pq_final(tot[r, 0], tot[r, 1], tot[r, 2], tot[r, 3], tot[r, 4],
                                          kl)
-        if status[r] == 0 and not np.isfinite(values[r]):  # overflow or +inf: second pass
+        if status[r] == STATUS_OK and not np.isfinite(values[r]):  # overflow or +inf: second pass
             b = _pq_scaled_span(p[r], q[r], tot[r, 0], tot[r, 1], kl)
             values[r] = _clamp0(b) if kl else 0.0 - b
 
@@ -583,10 +567,10 @@ def _js_sums_task(t, p, q, rows_per_task, nch, ch, part):
 
 @njit(**_OPTS)
 def _js_terms_task(t, p, q, rows_per_task, nch, ch, part):
-    """The terms of the task's spans, for rows whose status (part[r, 0, 5]) is 0."""
+    """The terms of the task's spans, for rows whose status (part[r, 0, 5]) is STATUS_OK."""
     r0, r1, c, a0, a1 = _span_task(t, rows_per_task, nch, ch, p.shape[0], p.shape[1])
     for r in range(r0, r1):
-        if part[r, 0, 5] == 0.0:
+        if part[r, 0, 5] == STATUS_OK:
             part[r, c, 4] = _js_span(p[r, a0:a1], q[r, a0:a1], part[r, 0, 6], part[r, 0, 7])
 
 
@@ -606,7 +590,7 @@ def js_rows(p, q, values, status, rows_per_task, ch, parallel):
     _run(_js_terms_task, ntasks, (p, q, rows_per_task, nch, ch, part), parallel)
     tot = _totals(part)
     for r in range(R):
-        values[r] = _js_final(tot[r, 4]) if status[r] == 0 else _NAN
+        values[r] = _js_final(tot[r, 4]) if status[r] == STATUS_OK else _NAN
 
 
 # ---------------------------------------------------------------------------- joint tables
@@ -651,7 +635,8 @@ def _joint_rows_task(t, x, rows_per_task, cols, part):
 
 @njit(**_OPTS)
 def joint_terms(x, ntasks, parallel):
-    """(S, A, R, C, status) of a 2-D table: sum, sum j log j, the same over row and column sums."""
+    """(S, A, R, C, negatives) of a 2-D table: sum, sum j log j, the same over row and column
+    sums, and the count of negative entries (see :func:`_finals.joint_status`)."""
     R, C = x.shape
     rows_per_task = (R + ntasks - 1) // ntasks
     cols = np.zeros((ntasks, C))
@@ -672,7 +657,7 @@ def joint_terms(x, ntasks, parallel):
         rr += part[t, 2]
         neg += part[t, 3]
     cc = _entropy_span(col)[1]
-    return s, a, rr, cc, _status(neg, s)
+    return s, a, rr, cc, neg
 
 
 @_linked(**_OPTS)
@@ -704,6 +689,9 @@ def joint_scaled_terms(x, s):
             col[j] += x[r, j]
     return a, rr, _xlogx_scaled_span(col, s)
 
+
+# The first-pass values of a table, for the dask backend's host side (the numba backend's is
+# :mod:`_finals`).
 
 @njit(**_OPTS)
 def mutual_information_value(s, a, rr, cc):
@@ -907,8 +895,6 @@ def ce_logits_rows(x, targets, ignore_index, eps, losses, rows_per_task, paralle
 
 
 # ---------------------------------------------------------------------------- Gaussians
-
-_HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 
 
 def _gaussian_kl_scalar(mu1, sigma1, mu2, sigma2):
