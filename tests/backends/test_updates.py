@@ -10,7 +10,7 @@ import pytest
 
 import kernbench as kb
 from kernbench._hyper import adam_kernel_args
-from kernbench.backends import _numba_kernels, _updates
+from kernbench.backends import _numba_elementwise, _updates
 
 
 def _data(n=64, seed=0):
@@ -67,8 +67,8 @@ def _python_function(compiled):
 
 
 def test_the_numba_kernels_compile_the_shared_updates():
-    assert _python_function(_numba_kernels._sgd_elem) is _updates.sgd_update
-    assert _python_function(_numba_kernels._adam_elem) is _updates.adam_update
+    assert _python_function(_numba_elementwise._sgd_elem) is _updates.sgd_update
+    assert _python_function(_numba_elementwise._adam_elem) is _updates.adam_update
 
 
 def test_the_cuda_kernels_compile_the_shared_updates():

@@ -2,7 +2,8 @@
 
 This module is the host side: it casts scalars to the array dtype, walks n-D and strided arrays
 as aligned 1-D pieces, allocates outputs and decides whether a kernel runs on numba's threads
-by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels`, on the task
+by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels` (which also
+names the elementwise ones of :mod:`kernbench.backends._numba_elementwise`), on the task
 runtime of :mod:`kernbench.backends._numba_runtime` (``tuned`` or ``plain``, see
 :func:`runtime_name`; ``KERNBENCH_NUMBA_RUNTIME`` forces either).
 
@@ -81,7 +82,7 @@ def _address(a: np.ndarray) -> int:
 
 
 def _multi_plan(sizes: list[int], chunk: int):
-    """(segments, task_start, total) for :func:`_numba_kernels._adam_multi`: the tensors laid
+    """(segments, task_start, total) for :func:`_numba_elementwise.adam_multi`: the tensors laid
     end to end and cut at every multiple of ``chunk`` elements, so every task but the last
     covers exactly ``chunk`` elements, whichever tensors they belong to."""
     segments = []
