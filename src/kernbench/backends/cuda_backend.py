@@ -21,7 +21,7 @@ Where data lives
   caller's array, so strided views such as ``theta[::2]`` are updated where they look).
 * Information functions compute on device arrays where they are given (float32 or float64;
   targets int64), reading them in place: ``as_array`` and the other array hooks of
-  :class:`~kernbench.backends.Backend` make views of the caller's memory, never copies.
+  :class:`~kernbench.backends.interface.Backend` make views of the caller's memory, never copies.
 
   - Reductions (entropy, divergences, per-row losses of ``cross_entropy_logits``, mutual
     information) bring back only their small results, as NumPy values, as for NumPy input.
