@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-#: (rtol, atol) by the dtype of the results compared.
-TOLERANCES = {
-    np.dtype(np.float64): (1e-7, 1e-9),
-    np.dtype(np.float32): (1.3e-6, 1e-5),
-}
+from kernbench.backends import interface
+
+#: (rtol, atol) by the dtype of the results compared: the contract's, keyed by dtype.
+TOLERANCES = {np.dtype(name): tol for name, tol in interface.TOLERANCES.items()}
 #: float32 results against a float64 reference (up to 20 optimizer steps).
-F32_VS_F64 = (1e-5, 1e-5)
+F32_VS_F64 = interface.F32_VS_F64_TOLERANCE
 
 
 def assert_same(actual, expected, tol=None, exact_zeros=True, err_msg=""):

@@ -1,8 +1,8 @@
 """Every public kernel against an outside reference (scipy, torch, plain NumPy formulas).
 
-Tolerances are the contract's: float64 vs a float64 reference rtol 1e-7 / atol 1e-9; float32 vs the
-float64 reference rtol 1e-5 / atol 1e-5. inf, -inf, nan and the exact zeros the spec promises
-must agree exactly.
+Tolerances are the contract's (:mod:`kernbench.backends.interface`): ``TOLERANCES["float64"]`` for
+float64 against a float64 reference, ``F32_VS_F64_TOLERANCE`` for float32 against the float64
+reference. inf, -inf, nan and the exact zeros the spec promises must agree exactly.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import scipy.special
 import scipy.stats
 
 from kernbench import info
+from kernbench.backends.interface import F32_VS_F64_TOLERANCE, TOLERANCES
 from kernbench.optim import SGD, Adam, AdamW, clip_grad_norm
 
 try:  # torch is an optional peer: only the torch tests skip without it
@@ -27,8 +28,8 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 requires_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
-RTOL64, ATOL64 = 1e-7, 1e-9
-RTOL32, ATOL32 = 1e-5, 1e-5
+RTOL64, ATOL64 = TOLERANCES["float64"]
+RTOL32, ATOL32 = F32_VS_F64_TOLERANCE
 
 
 def assert_close(actual, expected, rtol=RTOL64, atol=ATOL64, err_msg=""):

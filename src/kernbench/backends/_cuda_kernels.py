@@ -15,8 +15,8 @@ Patterns used throughout:
 * Every branch around a ``syncthreads()`` depends only on the block index, the kernel
   arguments and values the whole block reads alike (a row's target), never on the thread, so
   every thread of a block reaches every barrier.
-* Kernels are compiled with ``cache=True`` (compile time is real cost on a GPU), without
-  fastmath, so inf and NaN survive exactly.
+* Kernels are compiled with ``cache=True`` (compile time is real cost on a GPU; see
+  :func:`_kernel` for where), without fastmath, so inf and NaN survive exactly.
 * ``_log`` guards log(0) and log(x < 0): on a GPU ``math.log`` already returns -inf and NaN
   there, but the simulator runs the kernels as Python, whose ``math.log`` raises instead.
 """
@@ -27,6 +27,18 @@ import math
 
 from numba import cuda, float64
 
+from kernbench.backends import _numba_cache
+from kernbench.backends._finals import HALF_LOG_2PI_E as _HALF_LOG_2PI_E
+from kernbench.backends._finals import LN2 as _LN2
+from kernbench.backends._updates import adam_update, sgd_update
+from kernbench.backends.interface import (
+    STATUS_OK,
+    STATUS_P_INVALID,
+    STATUS_P_ZERO_SUM,
+    STATUS_Q_INVALID,
+    STATUS_Q_ZERO_SUM,
+)
+
 try:  # numba-cuda keeps its own configuration module
     from numba.cuda.core import config as _config
 
@@ -34,7 +46,21 @@ try:  # numba-cuda keeps its own configuration module
 except ImportError:  # pragma: no cover - older numba-cuda layouts
     import os
 
+    _config = None
     SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+#: The files whose code or constants the kernels compile in. numba-cuda keys a cached kernel
+#: on its own file alone, so the kernels are cached in a directory keyed on all of them (see
+#: :mod:`_numba_cache`): an edit to a shared update gives a fresh cache, never stale code.
+_SOURCES = ("_numba_cache.py", "_cuda_kernels.py", "_updates.py", "_finals.py", "interface.py")
+
+
+def _kernel(fn):
+    """``cuda.jit(cache=True)``, cached in the directory of the current :data:`_SOURCES`."""
+    if _config is None:  # pragma: no cover - older numba-cuda layouts
+        return cuda.jit(cache=True)(fn)
+    with _numba_cache.keyed("cuda", _SOURCES, _config):
+        return cuda.jit(cache=True)(fn)
 
 #: Threads per block. 256 on a GPU: a multiple of the 32-thread warp and a power of two (the
 #: tree reductions halve it); 6 to 8 such blocks fill a multiprocessor of a recent NVIDIA GPU
@@ -62,8 +88,6 @@ SHARED_ONLINE = 4 * BLOCK * 8
 
 _INF = math.inf
 _NAN = math.nan
-_LN2 = math.log(2.0)
-_HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 _PI = math.pi
 
 # Modes of the row-reduction kernels.
@@ -77,11 +101,6 @@ MODE_ENTROPY_SCALED = 5
 MODE_CE_SCALED = 6
 MODE_KL_SCALED = 7
 
-STATUS_OK = 0
-STATUS_P_INVALID = 1
-STATUS_P_ZERO_SUM = 2
-STATUS_Q_INVALID = 3
-STATUS_Q_ZERO_SUM = 4
 
 
 # ---------------------------------------------------------------------------- device helpers
@@ -107,57 +126,39 @@ def _status(neg, total, invalid, zero):
 
 # ---------------------------------------------------------------------------- optimizers
 
-@cuda.jit(cache=True)
+# The per-element updates are shared with the numba backend's CPU kernels (:mod:`_updates`).
+_sgd_elem = cuda.jit(device=True)(sgd_update)
+_adam_elem = cuda.jit(device=True)(adam_update)
+
+
+@_kernel
 def sgd_kernel(p, g, b, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize,
                first):
     """SGD on 1-D views, in place (b: the momentum buffer, or a 0-length stand-in)."""
     for i in range(cuda.grid(1), p.size, cuda.gridsize(1)):
-        gi = g[i]
-        if maximize:
-            gi = -gi
-        pi = p[i]
-        if has_wd:
-            gi = gi + wd * pi
+        pn, bn = _sgd_elem(g[i], p[i], b[i] if has_mom else p[i], lr, wd, mu, one_minus_damp,
+                           has_wd, has_mom, nesterov, maximize, first)
+        p[i] = pn
         if has_mom:
-            if first:
-                bi = gi
-            else:
-                bi = mu * b[i] + one_minus_damp * gi
-            b[i] = bi
-            if nesterov:
-                gi = gi + mu * bi
-            else:
-                gi = bi
-        p[i] = pi - lr * gi
+            b[i] = bn
 
 
-@cuda.jit(cache=True)
+@_kernel
 def adam_kernel(p, g, m, v, vmax, step_size, bc2_sqrt, beta1, omb1, beta2, omb2, eps, wd,
                 decay, coupled, decay_on, amsgrad, maximize):
     """Adam / AdamW on 1-D views, in place; the scalars arrive in the param dtype."""
     for i in range(cuda.grid(1), p.size, cuda.gridsize(1)):
-        gi = g[i]
-        if maximize:
-            gi = -gi
-        pi = p[i]
-        if coupled:
-            gi = gi + wd * pi
-        if decay_on:
-            pi = pi * decay
-        mi = beta1 * m[i] + omb1 * gi
-        vi = beta2 * v[i] + omb2 * gi * gi
-        m[i] = mi
-        v[i] = vi
+        pn, mn, vn, vmn = _adam_elem(g[i], p[i], m[i], v[i], vmax[i] if amsgrad else v[i],
+                                     step_size, bc2_sqrt, beta1, omb1, beta2, omb2, eps, wd,
+                                     decay, coupled, decay_on, amsgrad, maximize)
+        p[i] = pn
+        m[i] = mn
+        v[i] = vn
         if amsgrad:
-            vm = vmax[i]
-            if vi > vm or vi != vi:  # torch.maximum: NaN propagates
-                vm = vi
-            vmax[i] = vm
-            vi = vm
-        p[i] = pi - step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
+            vmax[i] = vmn
 
 
-@cuda.jit(cache=True)
+@_kernel
 def scale_kernel(x, factor):
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         x[i] = x[i] * factor
@@ -193,7 +194,7 @@ def _block_sum_rows(sh, tid):
         s //= 2
 
 
-@cuda.jit(cache=True)
+@_kernel
 def sum_squares_kernel(x, part):
     """part[block] = float64 sum of x*x over the block's grid-stride share of x."""
     sh = cuda.shared.array(0, dtype=float64)  # SHARED_SUM bytes
@@ -207,7 +208,7 @@ def sum_squares_kernel(x, part):
         part[cuda.blockIdx.x] = total
 
 
-@cuda.jit(cache=True)
+@_kernel
 def sum_kernel(part, out):
     """Second pass, one block: out[0] = sum of part, in a fixed order (float64)."""
     sh = cuda.shared.array(0, dtype=float64)  # SHARED_SUM bytes
@@ -220,7 +221,7 @@ def sum_kernel(part, out):
         out[0] = total
 
 
-@cuda.jit(cache=True)
+@_kernel
 def count_not_positive_kernel(x, part):
     """part[block] = how many x <= 0 in the block's grid-stride share of x (NaN is not <= 0);
     the argument check of sigma, before an elementwise kernel reads it."""
@@ -235,7 +236,7 @@ def count_not_positive_kernel(x, part):
         part[cuda.blockIdx.x] = total
 
 
-@cuda.jit(cache=True)
+@_kernel
 def targets_partials(targets, ignore_index, n_classes, part):
     """The check of class targets before a cross-entropy kernel indexes logits with them:
     part[0, block] = targets that are neither ignore_index nor in [0, n_classes), part[1,
@@ -265,7 +266,7 @@ def targets_partials(targets, ignore_index, n_classes, part):
         part[1, cuda.blockIdx.x] = sh[BLOCK]
 
 
-@cuda.jit(cache=True)
+@_kernel
 def cosine_kernel(steps, total, lr_max, lr_min, out):
     for i in range(cuda.grid(1), steps.size, cuda.gridsize(1)):
         t = min(max(steps[i], 0.0), total)
@@ -274,7 +275,7 @@ def cosine_kernel(steps, total, lr_max, lr_min, out):
 
 # ---------------------------------------------------------------------------- row reductions
 
-@cuda.jit(cache=True)
+@_kernel
 def rows_partials(p, q, sums, mode, nch, ch, part):
     """Partial float64 sums of (row, chunk) tasks of the 2-D (R, n) arrays p and q.
 
@@ -383,7 +384,7 @@ def rows_partials(p, q, sums, mode, nch, ch, part):
         cuda.syncthreads()  # the next task overwrites sh
 
 
-@cuda.jit(cache=True)
+@_kernel
 def rows_finish(part, mode, tot, values, status):
     """Second pass, one thread per row: sum the chunks of ``part`` in order into tot[r] and
     turn them into values[r] (nats, float64) and status[r] (int8) for ``mode``."""
@@ -448,7 +449,7 @@ def rows_finish(part, mode, tot, values, status):
 
 # ---------------------------------------------------------------------------- joint tables
 
-@cuda.jit(cache=True)
+@_kernel
 def column_sums(x, col):
     """col[j] = float64 sum of column j; a thread per column, so reads are coalesced."""
     for j in range(cuda.grid(1), x.shape[1], cuda.gridsize(1)):
@@ -458,7 +459,7 @@ def column_sums(x, col):
         col[j] = acc
 
 
-@cuda.jit(cache=True)
+@_kernel
 def joint_finish(tot, col, scale, out):
     """One block: out = (S, A, R, C, negatives) of a table from its row totals ``tot`` (see
     rows_finish, MODE_ENTROPY: S_r, A_r, negatives_r) and its column sums ``col``.
@@ -546,7 +547,7 @@ def _online_block(shm, shs, shb, shx, tid, m, s, bad, sx, temperature):
     return m, s, bad, sx
 
 
-@cuda.jit(cache=True)
+@_kernel
 def softmax_kernel(x, temperature, log, out):
     """One block per row (grid-stride over rows): one read for the online max and sum, one
     read to write out. A row holding NaN or +inf, or only -inf, comes out all NaN."""
@@ -582,7 +583,7 @@ def softmax_kernel(x, temperature, log, out):
                     out[r, j] = math.exp(z) / s
 
 
-@cuda.jit(cache=True)
+@_kernel
 def ce_logits_kernel(x, targets, ignore_index, eps, losses):
     """Per-row cross-entropy from logits, one block per row, each logit read once: online
     logsumexp plus the row sum (for label smoothing). +inf or NaN in the row gives NaN."""
@@ -625,7 +626,7 @@ def ce_logits_kernel(x, targets, ignore_index, eps, losses):
 
 # ---------------------------------------------------------------------------- Gaussians
 
-@cuda.jit(cache=True)
+@_kernel
 def gaussian_kl_kernel(mu1, s1, mu2, s2, out):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         a = float64(s1[i])
@@ -636,13 +637,13 @@ def gaussian_kl_kernel(mu1, s1, mu2, s2, out):
         out[i] = ((_log(b) - _log(a)) + (r * r + t * t) / 2.0) - 0.5
 
 
-@cuda.jit(cache=True)
+@_kernel
 def gaussian_entropy_kernel(sigma, out):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         out[i] = _HALF_LOG_2PI_E + _log(float64(sigma[i]))
 
 
-@cuda.jit(cache=True)
+@_kernel
 def fill_kernel(x, value):
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         x[i] = value

@@ -10,12 +10,17 @@ compiled function of these modules is cached in a directory of its own, named af
 * this checkout (a hash of this directory's path, so that checkouts sharing a
   ``NUMBA_CACHE_DIR`` keep their caches apart),
 * the runtime,
-* a hash of numba's version and of the bytes of every file in :data:`SOURCES`.
+* a hash of numba's version and of the bytes of every file in :data:`SOURCES` (the kernels'
+  own files, the helpers they call, and the modules whose constants they freeze: the status
+  codes of :mod:`interface`, the constants of :mod:`_finals`).
 
 An edited source gives a new directory: old machine code is never loaded. The directories of
 older sources of this checkout and runtime are removed when a new one is made; a process
 still running old sources then merely compiles again. Processes running the same sources (a
 Dask cluster's workers) share one directory and numba's own rules for concurrent writers.
+
+The cuda backend's kernels (:mod:`_cuda_kernels`) are cached the same way, as runtime
+``cuda`` with sources of their own.
 
 The directory is chosen by giving numba's ``config.CACHE_DIR`` (the ``NUMBA_CACHE_DIR``
 setting) the keyed path while a dispatcher is created (:func:`keyed`): numba fixes a
@@ -42,16 +47,18 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 #: any of them changes the key. A new module with ``cache=True`` functions calling these
 #: helpers must be listed (and must decorate them with :func:`_numba_runtime.njit`).
 SOURCES = ("_numba_cache.py", "_numba_runtime.py", "_numba_math.py", "_numba_kernels.py",
-           "_dask_kernels.py")
+           "_dask_kernels.py", "_numba_elementwise.py", "_updates.py", "_finals.py",
+           "interface.py")
 
 _lock = threading.RLock()
 _dirs: dict = {}
 
 
-def source_key(runtime: str) -> str:
-    """Hash of numba's version, the runtime's name and the bytes of :data:`SOURCES`."""
+def source_key(runtime: str, sources: tuple = SOURCES) -> str:
+    """Hash of numba's version, the runtime's name and the bytes of ``sources`` (file names
+    in this directory)."""
     h = hashlib.sha256(f"numba {numba.__version__} runtime {runtime}".encode())
-    for name in SOURCES:
+    for name in sources:
         h.update(name.encode())
         try:
             with open(os.path.join(_HERE, name), "rb") as f:
@@ -76,9 +83,9 @@ def _bases() -> list[str]:
     return bases + [os.path.join(_HERE, "__pycache__"), os.path.join(user, "kernbench")]
 
 
-def cache_dir(runtime: str) -> str | None:
+def cache_dir(runtime: str, sources: tuple = SOURCES) -> str | None:
     """The directory caching this checkout's compiled code for ``runtime`` and the current
-    sources (created, and older sources' directories removed, on first use in a process);
+    ``sources`` (created, and older sources' directories removed, on first use in a process);
     None where no candidate directory is writable."""
     with _lock:
         if runtime in _dirs:
@@ -87,7 +94,7 @@ def cache_dir(runtime: str) -> str | None:
         prefix = f"kernbench-numba-{checkout}-{runtime}-"
         found = None
         for base in _bases():
-            path = os.path.join(base, prefix + source_key(runtime))
+            path = os.path.join(base, prefix + source_key(runtime, sources))
             if _writable(path):
                 found = path
                 for old in glob.glob(os.path.join(glob.escape(base), prefix + "*")):
@@ -99,15 +106,18 @@ def cache_dir(runtime: str) -> str | None:
 
 
 @contextlib.contextmanager
-def keyed(runtime: str):
+def keyed(runtime: str, sources: tuple = SOURCES, config=None):
     """While open, numba functions decorated with ``cache=True`` are cached in
-    :func:`cache_dir`; yields that directory (None: do not cache)."""
-    path = cache_dir(runtime)
+    :func:`cache_dir`; yields that directory (None: do not cache). ``config`` is the module
+    whose ``CACHE_DIR`` the compiler reads: numba's own by default, numba-cuda keeps its own
+    (``numba.cuda.core.config``)."""
+    config = numba.config if config is None else config
+    path = cache_dir(runtime, sources)
     with _lock:
-        saved = numba.config.CACHE_DIR
+        saved = config.CACHE_DIR
         if path is not None:
-            numba.config.CACHE_DIR = path
+            config.CACHE_DIR = path
         try:
             yield path
         finally:
-            numba.config.CACHE_DIR = saved
+            config.CACHE_DIR = saved

@@ -1,4 +1,7 @@
-"""Compiled kernels of the ``numba`` backend; the host side is :mod:`numba_backend`.
+"""Compiled row kernels of the ``numba`` backend (entropy, divergences, joint tables, the
+softmax family); the host side is :mod:`numba_backend`. The elementwise kernels (optimizer
+steps, ``scale_``, the sum of squares, the cosine schedule, the Gaussians) are in
+:mod:`_numba_elementwise` and imported here, so that this module names every kernel.
 
 Every kernel is compiled with ``cache=True`` and ``error_model="numpy"`` and without blanket
 fastmath, so inf and nan survive exactly. Three techniques carry the speed:
@@ -27,21 +30,35 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import carray, types
-from numba.extending import intrinsic, overload
 
-from kernbench.backends._numba_math import (
-    _cast_like,
-    _exp,
-    _exp_native,
-    _fmax,
-    _log,
-    _log_native,
+from kernbench.backends._finals import LN2 as _LN2
+from kernbench.backends._numba_elementwise import (  # noqa: F401 (kernels named here too)
+    _bounds,
+    _chunks,
+    adam,
+    adam_into,
+    adam_multi,
+    cosine_schedule,
+    gaussian_entropy,
+    gaussian_kl,
+    gaussian_ufuncs,
+    scale,
+    sgd,
+    sgd_into,
+    sum_squares,
 )
+from kernbench.backends._numba_math import _cast_like, _exp, _exp_native, _fmax, _log
 from kernbench.backends._numba_runtime import OPTS as _OPTS
 from kernbench.backends._numba_runtime import linked as _linked
-from kernbench.backends._numba_runtime import njit, vectorize
+from kernbench.backends._numba_runtime import njit
 from kernbench.backends._numba_runtime import run as _run
+from kernbench.backends.interface import (
+    STATUS_OK,
+    STATUS_P_INVALID,
+    STATUS_P_ZERO_SUM,
+    STATUS_Q_INVALID,
+    STATUS_Q_ZERO_SUM,
+)
 
 #: The fused reduction loops add fastmath's reassociation flag and nothing else: LLVM may then
 #: split a sum into vector lanes (a reordering of the additions, as NumPy's pairwise sum also
@@ -56,34 +73,9 @@ _BLK = 512
 
 _NAN = math.nan
 _INF = math.inf
-_LN2 = math.log(2.0)
 
 
-# ---------------------------------------------------------------------------- chunks
-
-@_linked(**_OPTS)
-def _bounds(t, ch, n):
-    """[first, last + 1) of chunk t of ``ch`` elements out of n."""
-    a = t * ch
-    return a, min(n, a + ch)
-
-
-@_linked(**_OPTS)
-def _chunks(n, ch):
-    return (n + ch - 1) // ch
-
-
-# ---------------------------------------------------------------------------- block sums
-
-@_linked(**_SUM_OPTS)
-def _sumsq_span(x):
-    """float64 sum of squares of a span, vectorized (reassociated into LLVM's lanes)."""
-    s = 0.0
-    for j in range(x.size):
-        v = np.float64(x[j])
-        s += v * v
-    return s
-
+# ---------------------------------------------------------------------------- block maxima
 
 @_linked(**_OPTS)
 def _nanmax(a):
@@ -99,232 +91,6 @@ def _nanmax(a):
     return np.float64(m)
 
 
-# ---------------------------------------------------------------------------- optimizers
-
-# Each step is one element function and two loops over it: in place (the numba backend) and
-# into fresh output arrays (the dask backend, so that a failed step leaves the old state
-# intact). They must be two loops: when an output is the very array an input is read from,
-# LLVM's run-time overlap check fails and it runs the scalar loop, measured 7x slower at 1e4
-# float32 elements.
-
-@_linked(**_OPTS)
-def _sgd_elem(gi, pi, bi, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize,
-              first):
-    """(new param, new momentum buffer) of one element of an SGD step."""
-    if maximize:
-        gi = -gi
-    if has_wd:
-        gi = gi + wd * pi
-    if has_mom:
-        if first:
-            bi = gi
-        else:
-            bi = mu * bi + one_minus_damp * gi
-        if nesterov:
-            gi = gi + mu * bi
-        else:
-            gi = bi
-    return pi - lr * gi, bi
-
-
-@njit(**_OPTS)
-def _sgd_task(t, p, g, b, ch, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize,
-              first):
-    """Chunk t of an SGD step in place (b is empty without momentum)."""
-    a, e = _bounds(t, ch, p.size)
-    ps = p[a:e]  # slices indexed from 0 (see _exp_sum)
-    gs = g[a:e]
-    bs = b[a:e]
-    for i in range(ps.size):
-        pn, bn = _sgd_elem(gs[i], ps[i], bs[i] if has_mom else ps[i], lr, wd, mu,
-                           one_minus_damp, has_wd, has_mom, nesterov, maximize, first)
-        ps[i] = pn
-        if has_mom:
-            bs[i] = bn
-
-
-@njit(**_OPTS)
-def sgd(p, g, b, ch, parallel, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov, maximize,
-        first):
-    """One SGD step in place, in chunks of ``ch`` elements."""
-    _run(_sgd_task, _chunks(p.size, ch), (p, g, b, ch, lr, wd, mu, one_minus_damp, has_wd,
-                                           has_mom, nesterov, maximize, first), parallel)
-
-
-@njit(**_OPTS)
-def sgd_into(p, g, b, p_out, b_out, lr, wd, mu, one_minus_damp, has_wd, has_mom, nesterov,
-             maximize, first):
-    """One SGD step written to p_out and b_out (serial: one dask chunk)."""
-    for i in range(p.size):
-        pn, bn = _sgd_elem(g[i], p[i], b[i] if has_mom else p[i], lr, wd, mu, one_minus_damp,
-                           has_wd, has_mom, nesterov, maximize, first)
-        p_out[i] = pn
-        if has_mom:
-            b_out[i] = bn
-
-
-
-@_linked(**_OPTS)
-def _adam_elem(gi, pi, mi, vi, vmi, step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
-               one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
-    """(param, exp_avg, exp_avg_sq, max_exp_avg_sq) of one element after an Adam/AdamW step."""
-    if maximize:
-        gi = -gi
-    if coupled:
-        gi = gi + wd * pi
-    if decay_on:
-        pi = pi * decay
-    mi = beta1 * mi + one_minus_beta1 * gi
-    vi = beta2 * vi + one_minus_beta2 * gi * gi
-    vd = vi
-    if amsgrad:
-        if vi > vmi or vi != vi:  # torch.maximum: nan propagates
-            vmi = vi
-        vd = vmi
-    return pi - step_size * (mi / (math.sqrt(vd) / bc2_sqrt + eps)), mi, vi, vmi
-
-
-@_linked(**_OPTS)
-def _adam_span(p, g, m, v, vmax, step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
-               one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
-    """One Adam/AdamW step in place over 1-D arrays (vmax is empty without AMSGrad)."""
-    for i in range(p.size):
-        pn, mn, vn, vmn = _adam_elem(g[i], p[i], m[i], v[i], vmax[i] if amsgrad else v[i],
-                                     step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
-                                     one_minus_beta2, eps, wd, decay, coupled, decay_on,
-                                     amsgrad, maximize)
-        p[i] = pn
-        m[i] = mn
-        v[i] = vn
-        if amsgrad:
-            vmax[i] = vmn
-
-
-@njit(**_OPTS)
-def _adam_task(t, p, g, m, v, vmax, ch, step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
-               one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
-    a, e = _bounds(t, ch, p.size)
-    _adam_span(p[a:e], g[a:e], m[a:e], v[a:e], vmax[a:e], step_size, bc2_sqrt, beta1,
-               one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on,
-               amsgrad, maximize)
-
-
-@njit(**_OPTS)
-def adam(p, g, m, v, vmax, ch, parallel, step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
-         one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize):
-    """One Adam/AdamW step in place, in chunks of ``ch`` elements."""
-    _run(_adam_task, _chunks(p.size, ch),
-         (p, g, m, v, vmax, ch, step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
-          one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize), parallel)
-
-
-@njit(**_OPTS)
-def adam_into(p, g, m, v, vmax, p_out, m_out, v_out, vmax_out, step_size, bc2_sqrt, beta1,
-              one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on,
-              amsgrad, maximize):
-    """One Adam/AdamW step written to the output arrays (serial: one dask chunk)."""
-    for i in range(p.size):
-        pn, mn, vn, vmn = _adam_elem(g[i], p[i], m[i], v[i], vmax[i] if amsgrad else v[i],
-                                     step_size, bc2_sqrt, beta1, one_minus_beta1, beta2,
-                                     one_minus_beta2, eps, wd, decay, coupled, decay_on,
-                                     amsgrad, maximize)
-        p_out[i] = pn
-        m_out[i] = mn
-        v_out[i] = vn
-        if amsgrad:
-            vmax_out[i] = vmn
-
-
-
-@intrinsic
-def _ptr_like(typingctx, address, like):
-    """The integer ``address`` as a pointer to ``like``'s dtype (``like`` is an array)."""
-    ptr = types.CPointer(like.dtype)
-    sig = ptr(address, like)
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-
-    return sig, codegen
-
-
-@njit(**_OPTS)
-def _adam_multi_task(k, segments, task_start, addresses, step_sizes, bc2_sqrts, like, beta1,
-                     one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on,
-                     amsgrad, maximize):
-    size = like.itemsize
-    for j in range(task_start[k], task_start[k + 1]):
-        i = segments[j, 0]
-        off = segments[j, 1] * size
-        n = segments[j, 2]
-        p = carray(_ptr_like(addresses[i, 0] + off, like), n)
-        g = carray(_ptr_like(addresses[i, 1] + off, like), n)
-        m = carray(_ptr_like(addresses[i, 2] + off, like), n)
-        v = carray(_ptr_like(addresses[i, 3] + off, like), n)
-        vm = carray(_ptr_like(addresses[i, 4] + off, like), n if amsgrad else 0)
-        _adam_span(p, g, m, v, vm, step_sizes[i], bc2_sqrts[i], beta1, one_minus_beta1, beta2,
-                   one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize)
-
-
-@njit(**_OPTS)
-def adam_multi(segments, task_start, addresses, step_sizes, bc2_sqrts, like, parallel, beta1,
-               one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on,
-               amsgrad, maximize):
-    """One Adam/AdamW step over many C-contiguous tensors of ``like``'s dtype, in place.
-
-    ``addresses[i]`` holds the data addresses of tensor i's (param, grad, exp_avg, exp_avg_sq,
-    max_exp_avg_sq) (the last 0 without AMSGrad); ``step_sizes[i]`` and ``bc2_sqrts[i]`` its
-    bias corrections. Task k runs the segments ``task_start[k]:task_start[k + 1]`` of
-    ``segments`` (rows of tensor, first element, length): tasks of equal element counts, so a
-    static split over threads is balanced, and one parallel region covers the whole model.
-    """
-    _run(_adam_multi_task, task_start.size - 1,
-         (segments, task_start, addresses, step_sizes, bc2_sqrts, like, beta1, one_minus_beta1,
-          beta2, one_minus_beta2, eps, wd, decay, coupled, decay_on, amsgrad, maximize),
-         parallel)
-
-
-@njit(**_OPTS)
-def _sum_squares_task(t, x, ch, part):
-    a, e = _bounds(t, ch, x.size)
-    part[t] = _sumsq_span(x[a:e])
-
-
-@njit(**_OPTS)
-def sum_squares(x, ch, parallel):
-    """float64 sum of squares, in chunks of ``ch`` elements added in order (the bits depend on
-    ``ch`` alone, not on the threads)."""
-    nch = _chunks(x.size, ch)
-    part = np.empty(nch)
-    _run(_sum_squares_task, nch, (x, ch, part), parallel)
-    total = 0.0
-    for c in range(nch):
-        total += part[c]
-    return total
-
-
-@njit(**_OPTS)
-def _scale_task(t, x, ch, factor):
-    a, e = _bounds(t, ch, x.size)
-    xs = x[a:e]
-    for i in range(xs.size):
-        xs[i] = xs[i] * factor
-
-
-@njit(**_OPTS)
-def scale(x, ch, parallel, factor):
-    _run(_scale_task, _chunks(x.size, ch), (x, ch, factor), parallel)
-
-
-@njit(**_OPTS)
-def cosine_schedule(steps, total, lr_max, lr_min):
-    out = np.empty(steps.size)
-    for i in range(steps.size):
-        t = min(max(steps[i], 0.0), total)
-        out[i] = lr_min + (lr_max - lr_min) * (1.0 + math.cos(math.pi * t / total)) / 2.0
-    return out
-
-
 # ---------------------------------------------------------------------------- row reductions
 #
 # A row kernel runs over a grid of tasks. Rows of n <= ch elements: a task is a block of
@@ -335,14 +101,15 @@ def cosine_schedule(steps, total, lr_max, lr_min):
 
 @njit(**_OPTS)
 def _status(neg, total):
-    """1 (invalid: a negative entry, or a sum that is not finite), 2 (sums to zero) or 0 (ok):
-    the contract's status of p; add 2 for q. Callers pass no constants: numba compiles a
-    function once more for every distinct constant argument."""
+    """The contract's status of p from its negative entries and its sum: STATUS_P_INVALID (a
+    negative entry, or a sum that is not finite), STATUS_P_ZERO_SUM or STATUS_OK. Callers
+    pass no constants (such as q's codes): numba compiles a function once more for every
+    distinct constant argument; :func:`_pq_status` maps p's codes to q's."""
     if neg > 0 or not np.isfinite(total):
-        return 1
+        return STATUS_P_INVALID
     if total == 0.0:
-        return 2
-    return 0
+        return STATUS_P_ZERO_SUM
+    return STATUS_OK
 
 
 @_linked(**_OPTS)
@@ -458,7 +225,7 @@ def entropy_rows(x, values, status, rows_per_task, ch, parallel):
     tot = _totals(part)
     for r in range(R):
         values[r], status[r] = _entropy_final(tot[r, 0], tot[r, 1], tot[r, 2])
-        if status[r] == 0 and not np.isfinite(values[r]):  # overflow: the second pass
+        if status[r] == STATUS_OK and not np.isfinite(values[r]):  # overflow: the second pass
             values[r] = _clamp0(0.0 - _xlogx_scaled_span(x[r], tot[r, 0]))
 
 
@@ -486,12 +253,16 @@ def _pq_span(p, q, kl):
 
 @_linked(**_OPTS)
 def _pq_status(sp, sq, negp, negq):
+    """The status of a (p, q) pair: p's if p is not valid, else q's (p is checked first)."""
     st = _status(negp, sp)
-    if st == 0:
-        st = _status(negq, sq)
-        if st != 0:
-            st += 2
-    return st
+    if st != STATUS_OK:
+        return st
+    st = _status(negq, sq)
+    if st == STATUS_P_INVALID:
+        return STATUS_Q_INVALID
+    if st == STATUS_P_ZERO_SUM:
+        return STATUS_Q_ZERO_SUM
+    return STATUS_OK
 
 
 @_linked(**_OPTS)
@@ -527,7 +298,7 @@ def pq_rows(p, q, values, status, rows_per_task, ch, kl, parallel):
     for r in range(R):
         values[r], status[r] = _pq_final(tot[r, 0], tot[r, 1], tot[r, 2], tot[r, 3], tot[r, 4],
                                          kl)
-        if status[r] == 0 and not np.isfinite(values[r]):  # overflow or +inf: second pass
+        if status[r] == STATUS_OK and not np.isfinite(values[r]):  # overflow or +inf: second pass
             b = _pq_scaled_span(p[r], q[r], tot[r, 0], tot[r, 1], kl)
             values[r] = _clamp0(b) if kl else 0.0 - b
 
@@ -583,10 +354,10 @@ def _js_sums_task(t, p, q, rows_per_task, nch, ch, part):
 
 @njit(**_OPTS)
 def _js_terms_task(t, p, q, rows_per_task, nch, ch, part):
-    """The terms of the task's spans, for rows whose status (part[r, 0, 5]) is 0."""
+    """The terms of the task's spans, for rows whose status (part[r, 0, 5]) is STATUS_OK."""
     r0, r1, c, a0, a1 = _span_task(t, rows_per_task, nch, ch, p.shape[0], p.shape[1])
     for r in range(r0, r1):
-        if part[r, 0, 5] == 0.0:
+        if part[r, 0, 5] == STATUS_OK:
             part[r, c, 4] = _js_span(p[r, a0:a1], q[r, a0:a1], part[r, 0, 6], part[r, 0, 7])
 
 
@@ -606,7 +377,7 @@ def js_rows(p, q, values, status, rows_per_task, ch, parallel):
     _run(_js_terms_task, ntasks, (p, q, rows_per_task, nch, ch, part), parallel)
     tot = _totals(part)
     for r in range(R):
-        values[r] = _js_final(tot[r, 4]) if status[r] == 0 else _NAN
+        values[r] = _js_final(tot[r, 4]) if status[r] == STATUS_OK else _NAN
 
 
 # ---------------------------------------------------------------------------- joint tables
@@ -651,7 +422,8 @@ def _joint_rows_task(t, x, rows_per_task, cols, part):
 
 @njit(**_OPTS)
 def joint_terms(x, ntasks, parallel):
-    """(S, A, R, C, status) of a 2-D table: sum, sum j log j, the same over row and column sums."""
+    """(S, A, R, C, negatives) of a 2-D table: sum, sum j log j, the same over row and column
+    sums, and the count of negative entries (see :func:`_finals.joint_status`)."""
     R, C = x.shape
     rows_per_task = (R + ntasks - 1) // ntasks
     cols = np.zeros((ntasks, C))
@@ -672,7 +444,7 @@ def joint_terms(x, ntasks, parallel):
         rr += part[t, 2]
         neg += part[t, 3]
     cc = _entropy_span(col)[1]
-    return s, a, rr, cc, _status(neg, s)
+    return s, a, rr, cc, neg
 
 
 @_linked(**_OPTS)
@@ -704,6 +476,9 @@ def joint_scaled_terms(x, s):
             col[j] += x[r, j]
     return a, rr, _xlogx_scaled_span(col, s)
 
+
+# The first-pass values of a table, for the dask backend's host side (the numba backend's is
+# :mod:`_finals`).
 
 @njit(**_OPTS)
 def mutual_information_value(s, a, rr, cc):
@@ -904,98 +679,3 @@ def _ce_logits_task(t, x, targets, ignore_index, eps, rows_per_task, losses):
 def ce_logits_rows(x, targets, ignore_index, eps, losses, rows_per_task, parallel):
     _run(_ce_logits_task, _chunks(x.shape[0], rows_per_task),
          (x, targets, ignore_index, eps, rows_per_task, losses), parallel)
-
-
-# ---------------------------------------------------------------------------- Gaussians
-
-_HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
-
-
-def _gaussian_kl_scalar(mu1, sigma1, mu2, sigma2):
-    s1 = np.float64(sigma1)
-    s2 = np.float64(sigma2)
-    d = np.float64(mu1) - np.float64(mu2)
-    r = s1 / s2
-    t = d / s2
-    # log s2 - log s1 and squared quotients: nothing overflows (contract)
-    return ((_log(s2) - _log(s1)) + (r * r + t * t) / 2.0) - 0.5
-
-
-def _gaussian_entropy_scalar(sigma):
-    """In sigma's precision: one log and one add, so float32 gets float32's sixteen lanes."""
-    return _cast_like(sigma, _HALF_LOG_2PI_E) + _log_native(sigma)
-
-
-_gaussian_kl_elem = njit(inline="always", **_OPTS)(_gaussian_kl_scalar)
-_gaussian_entropy_elem = _linked(**_OPTS)(_gaussian_entropy_scalar)
-
-
-def _at(a, i):
-    """a[i] for a 1-D array, a itself for a scalar (an operand broadcast along the loop)."""
-
-
-@overload(_at)
-def _at_impl(a, i):
-    if isinstance(a, types.Array):
-        return lambda a, i: a[i]
-    return lambda a, i: a
-
-
-def _part(a, lo, hi):
-    """a[lo:hi] for a 1-D array, a itself for a scalar."""
-
-
-@overload(_part)
-def _part_impl(a, lo, hi):
-    if isinstance(a, types.Array):
-        return lambda a, lo, hi: a[lo:hi]
-    return lambda a, lo, hi: a
-
-
-@njit(**_OPTS)
-def _gaussian_kl_task(t, mu1, sigma1, mu2, sigma2, out, ch):
-    a, e = _bounds(t, ch, out.size)
-    m1 = _part(mu1, a, e)
-    s1 = _part(sigma1, a, e)
-    m2 = _part(mu2, a, e)
-    s2 = _part(sigma2, a, e)
-    o = out[a:e]
-    for i in range(o.size):
-        o[i] = _gaussian_kl_elem(_at(m1, i), _at(s1, i), _at(m2, i), _at(s2, i))
-
-
-@njit(**_OPTS)
-def gaussian_kl(mu1, sigma1, mu2, sigma2, out, ch, parallel):
-    """out[i] = KL of the i-th pair of Gaussians. Each operand is a 1-D array as long as out
-    or a scalar: a broadcast operand passed as a stride-0 array would make the loop strided,
-    and LLVM then leaves it scalar (measured 5x slower)."""
-    _run(_gaussian_kl_task, _chunks(out.size, ch), (mu1, sigma1, mu2, sigma2, out, ch),
-         parallel)
-
-
-@njit(**_OPTS)
-def _gaussian_entropy_task(t, sigma, out, ch):
-    a, e = _bounds(t, ch, out.size)
-    s = _part(sigma, a, e)
-    o = out[a:e]
-    for i in range(o.size):
-        o[i] = _gaussian_entropy_elem(_at(s, i))
-
-
-@njit(**_OPTS)
-def gaussian_entropy(sigma, out, ch, parallel):
-    _run(_gaussian_entropy_task, _chunks(out.size, ch), (sigma, out, ch), parallel)
-
-_UFUNCS = {}
-
-
-def gaussian_ufuncs():
-    """(kl, entropy) ufuncs for float32 and float64, compiled (or loaded from cache) on first
-    use: the dask backend's blocks, which may broadcast in any dimension."""
-    if not _UFUNCS:
-        _UFUNCS["kl"] = vectorize(
-            ["float32(float32, float32, float32, float32)",
-             "float64(float64, float64, float64, float64)"], cache=True)(_gaussian_kl_scalar)
-        _UFUNCS["entropy"] = vectorize(
-            ["float32(float32)", "float64(float64)"], cache=True)(_gaussian_entropy_scalar)
-    return _UFUNCS["kl"], _UFUNCS["entropy"]

@@ -27,12 +27,20 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from kernbench.backends._finals import HALF_LOG_2PI_E as _HALF_LOG_2PI_E
+from kernbench.backends._finals import LN2 as _LN2
+from kernbench.backends.interface import (
+    STATUS_OK,
+    STATUS_P_INVALID,
+    STATUS_P_ZERO_SUM,
+    STATUS_Q_INVALID,
+    STATUS_Q_ZERO_SUM,
+)
+
 #: Options of every kernel (one parallel region each) and of the serial helpers they call.
 PARALLEL = {"cache": True, "parallel": True, "error_model": "numpy"}
 SERIAL = {"cache": True, "error_model": "numpy"}
 
-_LN2 = math.log(2.0)
-_HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 #: Columns summed by one task of the joint-table column pass: a block of float64 sums that
 #: stays in L1 while the task walks down the rows.
 _COLUMN_BLOCK = 256
@@ -119,23 +127,27 @@ def _task(t, chunks, n):
 
 @njit(**SERIAL)
 def _status(negatives, total):
-    """1 (invalid: a negative entry or a sum that is not finite), 2 (sums to zero) or 0: the
-    contract's status for p; q's codes are these plus 2."""
+    """The contract's status of p from its negative entries and its sum: STATUS_P_INVALID (a
+    negative entry or a sum that is not finite), STATUS_P_ZERO_SUM or STATUS_OK."""
     if negatives > 0 or not np.isfinite(total):
-        return 1
+        return STATUS_P_INVALID
     if total == 0.0:
-        return 2
-    return 0
+        return STATUS_P_ZERO_SUM
+    return STATUS_OK
 
 
 @njit(**SERIAL)
 def _pair_status(sp, sq, negp, negq):
+    """The status of a (p, q) pair: p's if p is not valid, else q's (p is checked first)."""
     st = _status(negp, sp)
-    if st == 0:
-        st = _status(negq, sq)
-        if st != 0:
-            st += 2
-    return st
+    if st != STATUS_OK:
+        return st
+    st = _status(negq, sq)
+    if st == STATUS_P_INVALID:
+        return STATUS_Q_INVALID
+    if st == STATUS_P_ZERO_SUM:
+        return STATUS_Q_ZERO_SUM
+    return STATUS_OK
 
 
 @njit(**SERIAL)
@@ -208,7 +220,7 @@ def entropy_rows(x, values, status, chunks):
         s, a, neg = total[r, 0], total[r, 1], total[r, 2]
         status[r] = _status(neg, s)
         h = (s * math.log(s) - a) / s
-        if status[r] == 0 and not np.isfinite(h):  # an overflow: the second pass
+        if status[r] == STATUS_OK and not np.isfinite(h):  # an overflow: the second pass
             h = 0.0 - _xlogx_scaled(x[r], s)
         values[r] = _clamp0(h)
 
@@ -256,7 +268,7 @@ def pq_rows(p, q, values, status, kl, chunks):
             v = b / sp + (math.log(sq) - math.log(sp))
         else:
             v = (sp * math.log(sq) - b) / sp
-        if status[r] == 0 and not np.isfinite(v):  # an overflow (or a true +inf): second pass
+        if status[r] == STATUS_OK and not np.isfinite(v):  # an overflow (or a true +inf): again
             b = _pq_scaled(p[r], q[r], sp, sq, kl)
             v = b if kl else 0.0 - b
         values[r] = _clamp0(v) if kl else v
@@ -313,7 +325,7 @@ def js_rows(p, q, values, status, chunks):
     terms = np.zeros((rows, chunks))
     for t in prange(rows * chunks):
         r, c, lo, hi = _task(t, chunks, n)
-        if status[r] == 0:
+        if status[r] == STATUS_OK:
             terms[r, c] = _js_terms(p[r, lo:hi], q[r, lo:hi], total[r, 0], total[r, 1])
     acc = terms.sum(axis=1)
     for r in range(rows):
@@ -322,15 +334,16 @@ def js_rows(p, q, values, status, chunks):
             js = 0.0
         elif js > _LN2:
             js = _LN2
-        values[r] = js if status[r] == 0 else np.nan
+        values[r] = js if status[r] == STATUS_OK else np.nan
 
 
 # ---------------------------------------------------------------------------- joint tables
 
 @njit(**PARALLEL)
 def joint_terms(x):
-    """(S, A, R, C, status) of the 2-D table x: its sum, sum_{j>0} j log j, and the same over
-    its row sums and over its column sums. Rows in parallel, then blocks of columns."""
+    """(S, A, R, C, negatives) of the 2-D table x: its sum, sum_{j>0} j log j, the same over
+    its row sums and over its column sums, and its count of negative entries. Rows in
+    parallel, then blocks of columns."""
     rows, cols = x.shape
     row_sums = np.empty(rows)
     row_a = np.empty(rows)
@@ -344,11 +357,9 @@ def joint_terms(x):
         for r in range(rows):
             for j in range(lo, hi):
                 col_sums[j] += x[r, j]
-    s = row_sums.sum()
-    st = _status(row_neg.sum(), s)
     rr = _entropy_sums(row_sums)[1]
     cc = _entropy_sums(col_sums)[1]
-    return s, row_a.sum(), rr, cc, st
+    return row_sums.sum(), row_a.sum(), rr, cc, row_neg.sum()
 
 
 @njit(**PARALLEL)

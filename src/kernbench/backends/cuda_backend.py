@@ -3,9 +3,10 @@ for tests, on Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, set before num
 imported).
 
 This module is the host side: availability, launch configuration, transfers and
-synchronisation. The kernels live in :mod:`kernbench.backends._cuda_kernels`, imported only
-once the backend is known to run here; importing this module never fails, with or without
-numba-cuda.
+synchronisation. The views of device arrays that its array hooks make are in
+:mod:`kernbench.backends._cuda_views`; the kernels live in
+:mod:`kernbench.backends._cuda_kernels`, imported only once the backend is known to run here.
+Importing this module never fails, with or without numba-cuda.
 
 Where data lives
 ----------------
@@ -20,7 +21,7 @@ Where data lives
   caller's array, so strided views such as ``theta[::2]`` are updated where they look).
 * Information functions compute on device arrays where they are given (float32 or float64;
   targets int64), reading them in place: ``as_array`` and the other array hooks of
-  :class:`~kernbench.backends.Backend` make views of the caller's memory, never copies.
+  :class:`~kernbench.backends.interface.Backend` make views of the caller's memory, never copies.
 
   - Reductions (entropy, divergences, per-row losses of ``cross_entropy_logits``, mutual
     information) bring back only their small results, as NumPy values, as for NumPy input.
@@ -59,25 +60,10 @@ import warnings
 import numpy as np
 
 from kernbench._hyper import adam_kernel_args
-from kernbench.backends import Backend
-
-
-def _import_cuda():
-    """(numba.cuda, None), or (None, why) when numba-cuda is missing or cannot be imported.
-
-    numba itself still ships a deprecated built-in ``numba.cuda``; without numba-cuda the
-    backend does not fall back to it.
-    """
-    if importlib.util.find_spec("numba_cuda") is None:
-        return None, None
-    try:
-        from numba import cuda as module
-    except Exception as exc:
-        return None, exc
-    return module, None
-
-
-cuda, _IMPORT_ERROR = _import_cuda()
+from kernbench.backends import _cuda_views as V
+from kernbench.backends import _finals
+from kernbench.backends._cuda_views import IMPORT_ERROR, cuda
+from kernbench.backends.interface import STATUS_OK, Backend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _INSTALL_HINT = 'pip install "kernbench[cuda]"'
@@ -126,130 +112,6 @@ def _simulator() -> bool:
     return bool(config.ENABLE_CUDASIM)
 
 
-def _is_device_array(x) -> bool:
-    """A Numba device array (real or simulated) or any __cuda_array_interface__ exporter."""
-    if isinstance(x, np.ndarray):
-        return False
-    return bool(getattr(x, "__cuda_ndarray__", False)) or hasattr(x, "__cuda_array_interface__")
-
-
-def _device_view(x):
-    """A Numba device array viewing the memory of device array x (no copy)."""
-    if getattr(x, "__cuda_ndarray__", False):
-        return x
-    as_cuda_array = getattr(cuda, "as_cuda_array", None)
-    if as_cuda_array is None:  # the simulator cannot see real device memory
-        raise TypeError(f"{type(x).__name__} arrays cannot be used under the CUDA simulator; "
-                        "pass a NumPy array or a numba.cuda device array")
-    return as_cuda_array(x)
-
-
-def _one_stride(shape, strides, default):
-    """The byte stride that walks every element of an array of this shape and these strides
-    in C order as one run, or None when no single stride does; ``default`` for at most one
-    element (any stride will do then)."""
-    dims = [(n, s) for n, s in zip(shape, strides) if n != 1]
-    if not dims or any(n == 0 for n, _ in dims):
-        return default
-    n, stride = dims[-1]
-    expect = stride * n
-    for n, s in reversed(dims[:-1]):
-        if s != expect:
-            return None
-        expect = s * n
-    return stride
-
-
-def _c_strides(shape, itemsize: int) -> tuple:
-    strides, step = [], itemsize
-    for n in reversed(shape):
-        strides.append(step)
-        step *= max(n, 1)
-    return tuple(reversed(strides))
-
-
-def _view(d, shape, strides):
-    """A device array over the memory of device array d, starting at its first element, with
-    these shape and (non-negative, byte) strides; no copy."""
-    shape, strides = tuple(int(n) for n in shape), tuple(int(s) for s in strides)
-    gpu_data = getattr(d, "gpu_data", None)
-    if gpu_data is None:  # the simulator's device arrays wrap a NumPy array
-        return type(d)(np.lib.stride_tricks.as_strided(d._ary, shape, strides))
-    from numba.cuda.cudadrv.devicearray import DeviceNDArray
-
-    return DeviceNDArray(shape, strides, d.dtype, stream=d.stream, gpu_data=gpu_data)
-
-
-def _flat(d):
-    """A 1-D device view of every element of d in C order (the caller checked that one
-    stride walks them, see _one_stride)."""
-    stride = _one_stride(tuple(d.shape), tuple(d.strides), np.dtype(d.dtype).itemsize)
-    return _view(d, (d.size,), (stride,))
-
-
-def _like_input(out, x):
-    """Device array ``out`` as the kind of array the caller's device input x is: a torch
-    tensor or a CuPy array sharing out's memory (through __cuda_array_interface__), else out.
-    Neither library is imported here: an input of its kind means the caller did."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(x, torch.Tensor):
-        return torch.as_tensor(out, device=x.device)
-    cupy = sys.modules.get("cupy")
-    if cupy is not None and isinstance(x, cupy.ndarray):
-        return cupy.asarray(out)
-    return out
-
-
-def _shape_dtype(x) -> tuple[tuple, np.dtype]:
-    if isinstance(x, np.ndarray):
-        return x.shape, x.dtype
-    v = _device_view(x)
-    return tuple(v.shape), np.dtype(v.dtype)
-
-
-def _flat_pieces(*arrays):
-    """Aligned 1-D device views covering same-shape device arrays, in C order.
-
-    One tuple when every array is C-contiguous (or 1-D, any stride); otherwise one tuple per
-    index of the leading dimensions (a slow path for non-contiguous n-D device params).
-    """
-    first = arrays[0]
-    if all(a.is_c_contiguous() for a in arrays):
-        return [tuple(a.reshape(a.size) for a in arrays)]
-    if first.ndim == 1:
-        return [arrays]
-    return [tuple(a[idx] for a in arrays) for idx in np.ndindex(*first.shape[:-1])]
-
-
-class _Staged:
-    """A param-like argument on the device: the caller's device array itself, or a device
-    copy of a NumPy array that ``finish()`` copies back into it (the slow path)."""
-
-    __slots__ = ("contiguous", "device", "host")
-
-    def __init__(self, x):
-        if isinstance(x, np.ndarray):
-            self.host = x
-            self.contiguous = np.ascontiguousarray(x)
-            self.device = cuda.to_device(self.contiguous)
-        else:
-            self.host = None
-            self.device = _device_view(x)
-
-    def finish(self) -> None:
-        if self.host is None:
-            return
-        self.device.copy_to_host(self.contiguous)  # waits for the kernels before it
-        if self.contiguous is not self.host:
-            self.host[...] = self.contiguous
-
-
-def _grad_on_device(g):
-    if isinstance(g, np.ndarray):
-        return cuda.to_device(np.ascontiguousarray(g))
-    return _device_view(g)
-
-
 class CudaBackend(Backend):
     name = "cuda"
 
@@ -258,7 +120,7 @@ class CudaBackend(Backend):
         if importlib.util.find_spec("numba_cuda") is None:
             return f"numba-cuda is not installed; {_INSTALL_HINT} to add it"
         if cuda is None:
-            return f"numba-cuda cannot be imported ({_IMPORT_ERROR}); {_INSTALL_HINT}"
+            return f"numba-cuda cannot be imported ({IMPORT_ERROR}); {_INSTALL_HINT}"
         if _simulator():
             return None
         try:
@@ -322,20 +184,20 @@ class CudaBackend(Backend):
     def as_param(self, p, name: str):
         if isinstance(p, np.ndarray):
             return super().as_param(p, name)
-        if not _is_device_array(p):
+        if not V.is_device_array(p):
             raise TypeError(f"{name} must be a NumPy array or a CUDA device array (an object "
                             f"with __cuda_array_interface__); got {type(p).__name__}")
-        _, dtype = _shape_dtype(p)
+        _, dtype = V.shape_dtype(p)
         if dtype not in _FLOATS:
             raise ValueError(f"{name} must have dtype float32 or float64; got {dtype}")
         return p
 
     def check_grad(self, g, p, name: str, param_name: str) -> None:
-        if not isinstance(g, np.ndarray) and not _is_device_array(g):
+        if not isinstance(g, np.ndarray) and not V.is_device_array(g):
             raise TypeError(f"{name} must be a NumPy array, a CUDA device array or None; "
                             f"got {type(g).__name__}")
-        gs, gd = _shape_dtype(g)
-        ps, pd = _shape_dtype(p)
+        gs, gd = V.shape_dtype(g)
+        ps, pd = V.shape_dtype(p)
         if gs != ps:
             raise ValueError(f"{name} has shape {gs}; {param_name} has {ps}")
         if gd != pd:
@@ -343,7 +205,7 @@ class CudaBackend(Backend):
 
     @_launches
     def zeros_like(self, p):
-        shape, dtype = _shape_dtype(p)
+        shape, dtype = V.shape_dtype(p)
         a = cuda.device_array(shape, dtype=dtype)
         if a.size:
             self._launch(self._k.fill_kernel, a.size)(a.reshape(a.size), dtype.type(0))
@@ -352,17 +214,17 @@ class CudaBackend(Backend):
     def to_numpy(self, a) -> np.ndarray:
         if isinstance(a, np.ndarray):
             return np.array(a, copy=True)
-        return _device_view(a).copy_to_host()
+        return V.device_view(a).copy_to_host()
 
     def from_numpy(self, a: np.ndarray, like):
-        _, dtype = _shape_dtype(like)
+        _, dtype = V.shape_dtype(like)
         return cuda.to_device(np.ascontiguousarray(a, dtype=dtype))
 
     # ------------------------------------------------------------------ information inputs
     def as_array(self, x, name: str):
-        if not _is_device_array(x):
+        if not V.is_device_array(x):
             return super().as_array(x, name)
-        d = _device_view(x)
+        d = V.device_view(x)
         dtype = np.dtype(d.dtype)
         if dtype not in _FLOATS:
             raise ValueError(f"{name} is a device array of dtype {dtype}; device arrays must "
@@ -373,12 +235,12 @@ class CudaBackend(Backend):
         return d
 
     def output_for(self, shape, dtype, *inputs):
-        if any(_is_device_array(a) for a in inputs):
+        if any(V.is_device_array(a) for a in inputs):
             return cuda.device_array(shape, dtype=dtype)
         return super().output_for(shape, dtype, *inputs)
 
     def common_float(self, arrays):
-        on_device = [k for k, a in arrays.items() if _is_device_array(a)]
+        on_device = [k for k, a in arrays.items() if V.is_device_array(a)]
         if not on_device:
             return super().common_float(arrays)
         views = {k: self.as_array(arrays[k], k) for k in on_device}
@@ -407,40 +269,40 @@ class CudaBackend(Backend):
         shape, strides = tuple(a.shape), tuple(a.strides)
         n, col = shape[axis], strides[axis]
         lead = shape[:axis] + shape[axis + 1:]
-        row = _one_stride(lead, strides[:axis] + strides[axis + 1:], n * col)
+        row = V.one_stride(lead, strides[:axis] + strides[axis + 1:], n * col)
         if row is None:
             raise ValueError(
                 f"{name} is a device array (shape {shape}, strides {strides}) whose slices "
                 f"along axis {axis} cannot be read as rows without a copy; pass it "
                 "C-contiguous with that axis last")
-        return _view(a, (math.prod(lead), n), (row, col)), lead
+        return V.view(a, (math.prod(lead), n), (row, col)), lead
 
     def from_rows(self, out, shape, axis):
         if isinstance(out, np.ndarray):
             return super().from_rows(out, shape, axis)
         moved = shape[:axis] + shape[axis + 1:] + (shape[axis],)
-        c = _c_strides(moved, np.dtype(out.dtype).itemsize)
-        return _view(out, shape, c[:axis] + (c[-1],) + c[axis:-1])
+        c = V.c_strides(moved, np.dtype(out.dtype).itemsize)
+        return V.view(out, shape, c[:axis] + (c[-1],) + c[axis:-1])
 
     def deliver(self, out, *inputs):
         if isinstance(out, np.ndarray):
             return out
         for x in inputs:
-            if _is_device_array(x):
-                return _like_input(out, x)
+            if V.is_device_array(x):
+                return V.like_input(out, x)
         return out
 
     def broadcast_to(self, a, shape, name):
         if isinstance(a, np.ndarray):
             return super().broadcast_to(a, shape, name)
         if tuple(a.shape) == shape:
-            if _one_stride(shape, tuple(a.strides), 0) is None:
+            if V.one_stride(shape, tuple(a.strides), 0) is None:
                 raise ValueError(f"{name} is a device array (shape {shape}, strides "
                                  f"{tuple(a.strides)}) that an elementwise kernel cannot "
                                  "read without a copy; pass it C-contiguous")
             return a
         if a.size == 1:
-            return _view(a, shape, (0,) * len(shape))
+            return V.view(a, shape, (0,) * len(shape))
         raise ValueError(f"{name} is a device array of shape {tuple(a.shape)}; on the device "
                          f"every argument must have the broadcast shape {shape} or be a "
                          "single value")
@@ -449,7 +311,7 @@ class CudaBackend(Backend):
     def first_not_positive(self, a):
         if isinstance(a, np.ndarray):
             return super().first_not_positive(a)
-        flat = _flat(a)
+        flat = V.flat(a)
         if flat.size == 0:
             return None
         k = self._k
@@ -465,11 +327,11 @@ class CudaBackend(Backend):
 
     @_launches
     def as_targets(self, targets, n_rows, n_classes, ignore_index):
-        if not _is_device_array(targets):
+        if not V.is_device_array(targets):
             return super().as_targets(targets, n_rows, n_classes, ignore_index)
         from kernbench._validate import class_targets, integer_scalar
 
-        t = _device_view(targets)
+        t = V.device_view(targets)
         if np.dtype(t.dtype) != np.int64:
             raise ValueError(f"targets is a device array of dtype {np.dtype(t.dtype)}; on the "
                              "device targets must be int64 (as torch's class indices are)")
@@ -499,21 +361,21 @@ class CudaBackend(Backend):
     @_launches
     def sgd_step(self, param, grad, momentum_buffer, *, lr, weight_decay, momentum,
                  dampening, nesterov, maximize, first_step) -> tuple:
-        _, dtype = _shape_dtype(param)
+        _, dtype = V.shape_dtype(param)
         dt = dtype.type
         has_mom = momentum != 0
         args = (dt(lr), dt(weight_decay), dt(momentum), dt(1.0 - dampening),
                 weight_decay != 0, has_mom, bool(nesterov), bool(maximize), bool(first_step))
-        p = _Staged(param)
-        g = _grad_on_device(grad)
+        p = V.Staged(param)
+        g = V.grad_on_device(grad)
         if has_mom:
-            b = _device_view(momentum_buffer)
-            for pp, gg, bb in _flat_pieces(p.device, g, b):
+            b = V.device_view(momentum_buffer)
+            for pp, gg, bb in V.flat_pieces(p.device, g, b):
                 if pp.size:
                     self._launch(self._k.sgd_kernel, pp.size)(pp, gg, bb, *args)
         else:
             empty = self._empty_like_dtype(dtype)
-            for pp, gg in _flat_pieces(p.device, g):
+            for pp, gg in V.flat_pieces(p.device, g):
                 if pp.size:
                     self._launch(self._k.sgd_kernel, pp.size)(pp, gg, empty, *args)
         p.finish()
@@ -522,24 +384,24 @@ class CudaBackend(Backend):
     @_launches
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2,
                   eps, weight_decay, decoupled, amsgrad, maximize, step) -> tuple:
-        _, dtype = _shape_dtype(param)
+        _, dtype = V.shape_dtype(param)
         dt = dtype.type
         scalars, flags = adam_kernel_args(lr, beta1, beta2, eps, weight_decay, decoupled,
                                           amsgrad, maximize, step)
         args = tuple(dt(x) for x in scalars) + flags
-        p = _Staged(param)
-        g = _grad_on_device(grad)
-        m = _device_view(exp_avg)
-        v = _device_view(exp_avg_sq)
+        p = V.Staged(param)
+        g = V.grad_on_device(grad)
+        m = V.device_view(exp_avg)
+        v = V.device_view(exp_avg_sq)
         kernel = self._k.adam_kernel
         if amsgrad:
-            vmax = _device_view(max_exp_avg_sq)
-            for pp, gg, mm, vv, vx in _flat_pieces(p.device, g, m, v, vmax):
+            vmax = V.device_view(max_exp_avg_sq)
+            for pp, gg, mm, vv, vx in V.flat_pieces(p.device, g, m, v, vmax):
                 if pp.size:
                     self._launch(kernel, pp.size)(pp, gg, mm, vv, vx, *args)
         else:
             empty = self._empty_like_dtype(dtype)
-            for pp, gg, mm, vv in _flat_pieces(p.device, g, m, v):
+            for pp, gg, mm, vv in V.flat_pieces(p.device, g, m, v):
                 if pp.size:
                     self._launch(kernel, pp.size)(pp, gg, mm, vv, empty, *args)
         p.finish()
@@ -550,7 +412,7 @@ class CudaBackend(Backend):
         if isinstance(x, np.ndarray):
             pieces = [cuda.to_device(np.ascontiguousarray(x).reshape(-1))]
         else:
-            pieces = [piece for (piece,) in _flat_pieces(_device_view(x))]
+            pieces = [piece for (piece,) in V.flat_pieces(V.device_view(x))]
         k = self._k
         total = 0.0
         for piece in pieces:
@@ -565,9 +427,9 @@ class CudaBackend(Backend):
 
     @_launches
     def scale_(self, x, factor):
-        staged = _Staged(x)
+        staged = V.Staged(x)
         f = np.dtype(staged.device.dtype).type(factor)
-        for (piece,) in _flat_pieces(staged.device):
+        for (piece,) in V.flat_pieces(staged.device):
             if piece.size:
                 self._launch(self._k.scale_kernel, piece.size)(piece, f)
         staged.finish()
@@ -640,7 +502,7 @@ class CudaBackend(Backend):
         so nothing is copied in; every row is computed again, and the others are not used."""
         d_status = status
         values, status = self._host_rows(values, status)
-        redo = (status == self._k.STATUS_OK) & ~np.isfinite(values)
+        redo = (status == STATUS_OK) & ~np.isfinite(values)
         if redo.any():
             again, _, _ = self._rows(mode, dp, dq, sums=tot, status=d_status)
             values[redo] = again.copy_to_host()[redo]
@@ -692,33 +554,23 @@ class CudaBackend(Backend):
         k.joint_finish[1, self.block, 0, k.SHARED_ROWS](tot, col, 1.0 if scale is None
                                                          else float(scale), out)
         s, a, rr, cc, neg = (float(v) for v in out.copy_to_host())
-        if neg > 0 or not math.isfinite(s):
-            return s, a, rr, cc, k.STATUS_P_INVALID
-        if s == 0.0:
-            return s, a, rr, cc, k.STATUS_P_ZERO_SUM
-        return s, a, rr, cc, k.STATUS_OK
+        return s, a, rr, cc, _finals.joint_status(neg, s)
+
+    def _joint_scaled_terms(self, joint, s):
+        """(A', R', C') of the contract's second pass over a table of sum s."""
+        return self._joint_terms(joint, scale=s)[1:4]
 
     @_launches
     def mutual_information(self, joint):
         s, a, rr, cc, status = self._joint_terms(joint)
-        if status:
-            return 0.0, int(status)
-        value = (a + s * math.log(s) - rr - cc) / s
-        if not math.isfinite(value):  # an overflow: the contract's second pass
-            _, a, rr, cc, _ = self._joint_terms(joint, scale=s)
-            value = a - rr - cc
-        return max(value, 0.0), 0
+        return _finals.mutual_information(s, a, rr, cc, status,
+                                          lambda: self._joint_scaled_terms(joint, s))
 
     @_launches
     def conditional_entropy(self, joint):
         s, a, rr, _, status = self._joint_terms(joint)
-        if status:
-            return 0.0, int(status)
-        value = (rr - a) / s
-        if not math.isfinite(value):  # an overflow: the contract's second pass
-            _, a, rr, _, _ = self._joint_terms(joint, scale=s)
-            value = rr - a
-        return max(value, 0.0), 0
+        return _finals.conditional_entropy(s, a, rr, status,
+                                           lambda: self._joint_scaled_terms(joint, s))
 
     def _softmax(self, x, temperature, out, log: bool) -> None:
         rows = x.shape[0]
@@ -762,9 +614,9 @@ class CudaBackend(Backend):
         if out.size == 0:
             return
         flat = [cuda.to_device(np.ascontiguousarray(a).reshape(-1))
-                if isinstance(a, np.ndarray) else _flat(a) for a in inputs]
+                if isinstance(a, np.ndarray) else V.flat(a) for a in inputs]
         on_host = isinstance(out, np.ndarray)
-        d_out = cuda.device_array(out.size, dtype=out.dtype) if on_host else _flat(out)
+        d_out = cuda.device_array(out.size, dtype=out.dtype) if on_host else V.flat(out)
         self._launch(kernel, out.size)(*flat, d_out)
         if on_host:
             d_out.copy_to_host(out.reshape(-1))

@@ -1,11 +1,17 @@
-"""The kernel contract: what every backend computes, with one signature per kernel.
+"""The backend contract: everything a backend author implements, read top to bottom.
 
-A backend is an object with one method per name in :data:`KERNELS`, each with exactly the
-signature written here (a test compares them). Backends only compute: the public layer
-(:mod:`kernbench.optim`, :mod:`kernbench.info`) has already validated every argument, converted
-array-likes to float32/float64 arrays of the backend's kind (by its ``as_array`` and the other
-array hooks of :class:`kernbench.backends.Backend`: NumPy arrays, dask arrays, views of the
-caller's device arrays), moved the reduction axis last and allocated outputs.
+In order: the conventions every kernel follows (below), the status codes of the information
+kernels, the tolerances within which backends agree, the kernel signatures (:class:`Kernels`,
+named in :data:`KERNELS`), and :class:`Backend`, the base class of every backend, with its array
+hooks (named in :data:`HOOKS`), the multi-tensor ``adam_steps`` and ``synchronize``.
+
+A backend is a :class:`Backend` subclass with one method per name in :data:`KERNELS`, each with
+exactly the signature written here; a hook it overrides keeps the base's signature (a test
+compares them all). Backends only compute: the public layer (:mod:`kernbench.optim`,
+:mod:`kernbench.info`) has already validated every argument, converted array-likes to
+float32/float64 arrays of the backend's kind (by its ``as_array`` and the other array hooks:
+NumPy arrays, dask arrays, views of the caller's device arrays), moved the reduction axis last
+and allocated outputs.
 A kernel never raises for bad data; data errors that are cheapest to find inside the kernel's
 single pass (a negative probability, a slice summing to zero) come back as a status code.
 
@@ -69,7 +75,8 @@ A row is invalid (status *_INVALID) when it holds an entry < 0 or its float64 su
 p is checked before q.
 
 Status codes (``int8``) returned by the information kernels, one per row; the first nonzero
-row decides the error the public layer raises:
+row decides the error the public layer raises. The numba and cuda kernels import them by name
+(both compilers freeze module globals into the machine code, so a name costs nothing there).
 """
 
 from __future__ import annotations
@@ -78,11 +85,15 @@ from typing import Protocol
 
 import numpy as np
 
+# ---------------------------------------------------------------------------- status codes
+
 STATUS_OK = 0
 STATUS_P_INVALID = 1  # p has an entry that is negative, NaN or infinite (or its sum overflows)
 STATUS_P_ZERO_SUM = 2  # p sums to zero along the axis
 STATUS_Q_INVALID = 3
 STATUS_Q_ZERO_SUM = 4
+
+# ---------------------------------------------------------------------------- tolerances
 
 #: (rtol, atol) by dtype name for two results in the same dtype (backend against backend, or a
 #: float64 result against a float64 reference). inf, -inf, NaN and exact zeros must agree exactly.
@@ -91,6 +102,8 @@ TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1.3e-6, 1e-5)}
 F32_VS_F64_TOLERANCE = (1e-5, 1e-5)
 #: (rtol, atol) for a float32 peer (torch, scipy), which computes in its own order.
 PEER_F32_TOLERANCE = (1e-4, 1e-5)
+
+# ---------------------------------------------------------------------------- kernels
 
 #: Every kernel name a backend must implement, in the order of the contract.
 KERNELS = (
@@ -224,3 +237,173 @@ class Kernels(Protocol):
 
     def gaussian_entropy(self, sigma, out) -> None:
         """out = log(2 pi e)/2 + log(sigma), elementwise (the differential entropy)."""
+
+
+# ---------------------------------------------------------------------------- array hooks
+
+#: The methods of :class:`Backend` besides the kernels, in the order they are defined: the
+#: array hooks, ``adam_steps`` and ``synchronize``. Each has a working default; a backend that
+#: overrides one keeps its signature.
+HOOKS = (
+    "as_array",
+    "new_output",
+    "output_for",
+    "common_float",
+    "as_rows",
+    "from_rows",
+    "deliver",
+    "broadcast_to",
+    "first_not_positive",
+    "as_targets",
+    "as_param",
+    "check_grad",
+    "updates_in_place",
+    "zeros_like",
+    "to_numpy",
+    "from_numpy",
+    "adam_steps",
+    "synchronize",
+)
+
+
+class Backend:
+    """Base of every backend: a name, whether it can run here, and its array plumbing.
+
+    The plumbing methods (the array hooks) let the public layer and the optimizers hold arrays
+    that are not NumPy arrays (device arrays for ``cuda``, dask arrays for ``dask``) without
+    knowing what they are. The defaults here are for backends that compute on NumPy arrays in
+    place; the kernels (:class:`Kernels`) have no default.
+    """
+
+    name = ""
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """None when the backend runs here, else one sentence saying why not."""
+        return None
+
+    def as_array(self, x, name: str):
+        """An input of an information function as an array this backend computes on.
+
+        The default: a float32/float64 NumPy array (integer input becomes float64).
+        """
+        from kernbench._validate import float_array
+
+        return float_array(x, name)
+
+    def new_output(self, shape: tuple, dtype):
+        """The ``out`` array for kernels that fill one; None tells the kernel to return its
+        result instead (a backend whose arrays are immutable)."""
+        return np.empty(shape, dtype=dtype)
+
+    # The hooks below shape the arrays that ``as_array`` made for the kernels. The defaults
+    # use NumPy functions, which dask arrays honour too; a backend whose arrays NumPy cannot
+    # handle (device arrays for ``cuda``) overrides them.
+
+    def output_for(self, shape: tuple, dtype, *inputs):
+        """The ``out`` array of a kernel reading ``inputs`` (see new_output)."""
+        return self.new_output(shape, dtype)
+
+    def common_float(self, arrays: dict) -> tuple[dict, np.dtype]:
+        """Arguments converted by as_array (keyed by argument name), cast to their common
+        float dtype; that dtype."""
+        converted = {name: self.as_array(a, name) for name, a in arrays.items()}
+        dtype = np.result_type(*(a.dtype for a in converted.values()))
+        return {k: a.astype(dtype, copy=False) for k, a in converted.items()}, dtype
+
+    def as_rows(self, a, axis: int, name: str) -> tuple:
+        """(rows, lead): a 2-D (R, n) array of ``a`` with ``axis`` (non-negative) last, a view
+        where strides allow, and the shape of the other axes."""
+        moved = np.moveaxis(a, axis, -1)
+        return moved.reshape(-1, moved.shape[-1]), moved.shape[:-1]
+
+    def from_rows(self, out, shape: tuple, axis: int):
+        """The (R, n) output of a row-wise kernel over ``as_rows(a, axis)``, in a's ``shape``."""
+        moved = list(shape)
+        moved.append(moved.pop(axis))
+        return np.moveaxis(out.reshape(moved), -1, axis)
+
+    def deliver(self, out, *inputs):
+        """An output as large as the input, as the caller gets it (``inputs``: the caller's
+        own arguments, before as_array)."""
+        return out
+
+    def broadcast_to(self, a, shape: tuple, name: str):
+        """a (from common_float) broadcast to ``shape``, for an elementwise kernel."""
+        return np.broadcast_to(a, shape)
+
+    def first_not_positive(self, a):
+        """The first entry of a that is <= 0, as a float, or None when every entry is > 0
+        (NaN is not <= 0)."""
+        if not np.any(a <= 0):
+            return None
+        a = np.asarray(a)  # only on the error path: gathers a dask array to name the value
+        return float(a[a <= 0].flat[0])
+
+    def as_targets(self, targets, n_rows: int, n_classes: int, ignore_index) -> tuple:
+        """(targets, ignore_index, rows not ignored) of cross_entropy_logits, checked: integer
+        class indices of shape (n_rows,), each in [0, n_classes) or equal to ignore_index."""
+        from kernbench._validate import class_targets
+
+        return class_targets(targets, n_rows, n_classes, ignore_index)
+
+    def as_param(self, p, name: str):
+        """p checked (and, if the backend needs it, converted) as an optimizer param."""
+        from kernbench._validate import param_array
+
+        return param_array(p, name)
+
+    def check_grad(self, g, p, name: str, param_name: str) -> None:
+        """Raise unless g can be the gradient of param p (same shape and dtype)."""
+        if not isinstance(g, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array or None; got {type(g).__name__}")
+        if g.shape != p.shape:
+            raise ValueError(f"{name} has shape {g.shape}; {param_name} has {p.shape}")
+        if g.dtype != p.dtype:
+            raise ValueError(f"{name} has dtype {g.dtype}; {param_name} has {p.dtype}")
+
+    def updates_in_place(self, a) -> bool:
+        """Whether the kernels update array ``a`` (as ``as_param`` gave it) in place and hand
+        it back; False for an immutable array (dask), for which they hand back a new one."""
+        return True
+
+    def zeros_like(self, p):
+        """A new zero-filled state array for param p (C-contiguous)."""
+        return np.zeros(p.shape, dtype=p.dtype)
+
+    def to_numpy(self, a) -> np.ndarray:
+        """A NumPy copy of a state array, for state_dict()."""
+        return np.array(a, copy=True)
+
+    def from_numpy(self, a: np.ndarray, like):
+        """A state array of the backend's kind holding a copy of a, shaped and typed as like."""
+        return np.array(a, dtype=like.dtype, copy=True)
+
+    def adam_steps(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1,
+                   beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, cache=None):
+        """One Adam step over many tensors (a model): ``adam_step`` on each, ``steps[k]`` being
+        tensor k's step count. ``max_exp_avg_sqs[k]`` is ignored without AMSGrad. ``cache`` is
+        a dict the caller keeps between steps, for a backend to remember what it derived from
+        the same tensors. A backend can override this to update all tensors in one call.
+
+        Returns one ``adam_step`` result per tensor, ``(param, exp_avg, exp_avg_sq,
+        max_exp_avg_sq)``: the arrays that now hold the result (the same objects for a backend
+        that updates in place, new ones for immutable arrays).
+        """
+        return [self.adam_step(p, g, m, v, vm if amsgrad else None, lr=lr, beta1=beta1,
+                               beta2=beta2, eps=eps, weight_decay=weight_decay,
+                               decoupled=decoupled, amsgrad=amsgrad, maximize=maximize, step=t)
+                for p, g, m, v, vm, t in zip(params, grads, exp_avgs, exp_avg_sqs,
+                                             max_exp_avg_sqs, steps)]
+
+    def synchronize(self) -> None:
+        """Wait until every kernel this backend has started is done.
+
+        The default does nothing: a kernel of a backend that computes on the host has finished
+        when its call returns. A backend whose calls return before the work is done (kernels
+        queued on a GPU) overrides it; the benchmark runner calls it after each timed call,
+        never the kernels themselves.
+        """
+
+    def __repr__(self) -> str:
+        return f"<kernbench backend {self.name!r}>"

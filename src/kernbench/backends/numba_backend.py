@@ -2,7 +2,8 @@
 
 This module is the host side: it casts scalars to the array dtype, walks n-D and strided arrays
 as aligned 1-D pieces, allocates outputs and decides whether a kernel runs on numba's threads
-by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels`, on the task
+by size. The compiled kernels live in :mod:`kernbench.backends._numba_kernels` (which also
+names the elementwise ones of :mod:`kernbench.backends._numba_elementwise`), on the task
 runtime of :mod:`kernbench.backends._numba_runtime` (``tuned`` or ``plain``, see
 :func:`runtime_name`; ``KERNBENCH_NUMBA_RUNTIME`` forces either).
 
@@ -14,7 +15,6 @@ side.
 
 from __future__ import annotations
 
-import math
 import weakref
 
 import numba
@@ -22,7 +22,8 @@ import numpy as np
 
 from kernbench._arrays import memory_order_pieces
 from kernbench._hyper import adam_kernel_args
-from kernbench.backends import Backend, _numba_kernels, _numba_runtime
+from kernbench.backends import _finals, _numba_kernels, _numba_runtime
+from kernbench.backends.interface import Backend
 
 #: The compiled kernels, their parallel calls serialized where the threading layer needs it.
 K = _numba_runtime.serialize_parallel_calls(_numba_kernels)
@@ -81,7 +82,7 @@ def _address(a: np.ndarray) -> int:
 
 
 def _multi_plan(sizes: list[int], chunk: int):
-    """(segments, task_start, total) for :func:`_numba_kernels._adam_multi`: the tensors laid
+    """(segments, task_start, total) for :func:`_numba_elementwise.adam_multi`: the tensors laid
     end to end and cut at every multiple of ``chunk`` elements, so every task but the last
     covers exactly ``chunk`` elements, whichever tensors they belong to."""
     segments = []
@@ -290,29 +291,23 @@ class NumbaBackend(Backend):
         return values, status
 
     def _joint_terms(self, joint):
+        """(S, A, R, C, status) of a joint table."""
         if joint.size < PARALLEL_MIN_ROW_ELEMENTS or joint.shape[0] < 2:
-            return K.joint_terms(joint, 1, False)
-        return K.joint_terms(joint, min(joint.shape[0], 2 * numba.get_num_threads()), True)
+            s, a, rr, cc, neg = K.joint_terms(joint, 1, False)
+        else:
+            s, a, rr, cc, neg = K.joint_terms(
+                joint, min(joint.shape[0], 2 * numba.get_num_threads()), True)
+        return s, a, rr, cc, _finals.joint_status(neg, s)
 
     def mutual_information(self, joint):
         s, a, rr, cc, status = self._joint_terms(joint)
-        if status:
-            return 0.0, int(status)
-        value = float(K.mutual_information_value(s, a, rr, cc))
-        if not math.isfinite(value):  # an overflow: the contract's second pass
-            a, rr, cc = K.joint_scaled_terms(joint, s)
-            value = max(a - rr - cc, 0.0)
-        return value, 0
+        return _finals.mutual_information(s, a, rr, cc, status,
+                                          lambda: K.joint_scaled_terms(joint, s))
 
     def conditional_entropy(self, joint):
         s, a, rr, _, status = self._joint_terms(joint)
-        if status:
-            return 0.0, int(status)
-        value = float(K.conditional_entropy_value(s, a, rr))
-        if not math.isfinite(value):  # an overflow: the contract's second pass
-            a, rr, _ = K.joint_scaled_terms(joint, s)
-            value = max(rr - a, 0.0)
-        return value, 0
+        return _finals.conditional_entropy(s, a, rr, status,
+                                           lambda: K.joint_scaled_terms(joint, s))
 
     def softmax_rows(self, x, temperature, out) -> None:
         per_task, ch, parallel = _row_plan(x)

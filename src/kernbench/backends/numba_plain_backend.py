@@ -10,17 +10,16 @@ allocates outputs. It shares nothing compiled with the ``numba`` backend.
 from __future__ import annotations
 
 import functools
-import math
 
 import numba
 import numpy as np
 
 from kernbench._arrays import memory_order_pieces
 from kernbench._hyper import adam_kernel_args
-from kernbench.backends import Backend
+from kernbench.backends import _finals
 from kernbench.backends import _numba_plain_kernels as K
 from kernbench.backends._numba_threads import PARALLEL_LOCK, threading_layer_is_thread_safe
-from kernbench.backends.interface import KERNELS
+from kernbench.backends.interface import KERNELS, Backend
 
 #: A row is cut into chunks of at least this many elements; shorter rows stay whole.
 MIN_CHUNK = 4096
@@ -128,25 +127,20 @@ class NumbaPlainBackend(Backend):
         K.js_rows(p, q, values, status, _chunks(p))
         return values, status
 
+    def _joint_terms(self, joint):
+        """(S, A, R, C, status) of a joint table."""
+        s, a, rr, cc, neg = K.joint_terms(joint)
+        return s, a, rr, cc, _finals.joint_status(neg, s)
+
     def mutual_information(self, joint):
-        s, a, rr, cc, status = K.joint_terms(joint)
-        if status:
-            return 0.0, int(status)
-        i = (a + s * math.log(s) - rr - cc) / s
-        if not math.isfinite(i):  # an overflow: the contract's second pass
-            a, rr, cc = K.joint_scaled_terms(joint, s)
-            i = a - rr - cc
-        return float(0.0 if i < 0.0 else i), 0
+        s, a, rr, cc, status = self._joint_terms(joint)
+        return _finals.mutual_information(s, a, rr, cc, status,
+                                          lambda: K.joint_scaled_terms(joint, s))
 
     def conditional_entropy(self, joint):
-        s, a, rr, _, status = K.joint_terms(joint)
-        if status:
-            return 0.0, int(status)
-        h = (rr - a) / s
-        if not math.isfinite(h):  # an overflow: the contract's second pass
-            a, rr, _ = K.joint_scaled_terms(joint, s)
-            h = rr - a
-        return float(0.0 if h < 0.0 else h), 0
+        s, a, rr, _, status = self._joint_terms(joint)
+        return _finals.conditional_entropy(s, a, rr, status,
+                                           lambda: K.joint_scaled_terms(joint, s))
 
     def softmax_rows(self, x, temperature, out) -> None:
         K.softmax_rows(x, x.dtype.type(temperature), out, False)
