@@ -16,6 +16,8 @@ import dask
 import dask.array as da
 import numpy as np
 
+from kernbench.backends import _finals
+
 try:
     from dask._task_spec import Alias as _Alias
 except ImportError:  # pragma: no cover - dask before its task spec: nothing to resolve
@@ -159,8 +161,6 @@ def _row_block_table(be, joint):
 def joint_terms(be, joint):
     """(S, A, R, C, status, column sums) of a joint table, from blocks of whole rows."""
     K = _kern()
-    from kernbench.backends import _numba_kernels as NK
-
     j = _row_block_table(be, joint)
     parts = [dask.delayed(K.joint_part, pure=True)(b) for b in j.to_delayed().ravel()]
     while len(parts) > 1:  # tree combine, fan-in 8
@@ -168,7 +168,7 @@ def joint_terms(be, joint):
                  for i in range(0, len(parts), 8)]
     part, col = be._compute(parts[0])[0]
     s, a, rr, neg = (float(v) for v in part)
-    status = int(NK._status(neg, s))
+    status = _finals.joint_status(neg, s)
     cc = float(K.xlogx_sum(np.ascontiguousarray(col)))
     return s, a, rr, cc, status, col
 

@@ -480,18 +480,6 @@ def joint_scaled_terms(x, s):
 # The first-pass values of a table, for the dask backend's host side (the numba backend's is
 # :mod:`_finals`).
 
-@njit(**_OPTS)
-def mutual_information_value(s, a, rr, cc):
-    i = (a + s * _log(s) - rr - cc) / s
-    return _clamp0(i)
-
-
-@njit(**_OPTS)
-def conditional_entropy_value(s, a, rr):
-    h = (rr - a) / s
-    return _clamp0(h)
-
-
 # ---------------------------------------------------------------------------- softmax family
 
 @_linked(**_OPTS)

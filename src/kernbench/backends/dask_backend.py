@@ -67,7 +67,7 @@ import uuid
 
 import numpy as np
 
-from kernbench.backends import Backend
+from kernbench.backends import Backend, _finals
 from kernbench.backends._dask_cluster import (
     cluster_info,
     get_client,
@@ -410,28 +410,14 @@ class DaskBackend(Backend):
         return reductions.joint_scaled(self, joint, s, col)
 
     def mutual_information(self, joint):
-        from kernbench.backends import _numba_kernels as NK
-
         s, a, rr, cc, status, col = self._joint_terms(joint)
-        if status:
-            return 0.0, status
-        value = float(NK.mutual_information_value(s, a, rr, cc))
-        if not math.isfinite(value):  # an overflow: the contract's second pass
-            a, rr, cc = self._joint_scaled(joint, s, col)
-            value = max(a - rr - cc, 0.0)
-        return value, 0
+        return _finals.mutual_information(s, a, rr, cc, status,
+                                          lambda: self._joint_scaled(joint, s, col))
 
     def conditional_entropy(self, joint):
-        from kernbench.backends import _numba_kernels as NK
-
         s, a, rr, _, status, col = self._joint_terms(joint)
-        if status:
-            return 0.0, status
-        value = float(NK.conditional_entropy_value(s, a, rr))
-        if not math.isfinite(value):  # an overflow: the contract's second pass
-            a, rr, _ = self._joint_scaled(joint, s, col)
-            value = max(rr - a, 0.0)
-        return value, 0
+        return _finals.conditional_entropy(s, a, rr, status,
+                                           lambda: self._joint_scaled(joint, s, col))
 
     def _whole_rows(self, x):
         """x rechunked so that every block holds whole rows (about chunk_bytes each)."""
