@@ -56,8 +56,12 @@ class Case:
     _made: tuple | None = field(default=None, repr=False)
 
     def prepared(self) -> tuple:
+        """(function, args), made on first use and called once there, so that loading
+        compiled code (or compiling it) is never timed."""
         if self._made is None:
-            self._made = self.make()
+            fn, args = self.make()
+            fn(*args)
+            self._made = fn, args
         return self._made
 
 
