@@ -222,13 +222,21 @@ class NumbaBackend(Backend):
                 or memo[7] is not maximize or memo[8] is not p.dtype):
             scalars, flags = adam_kernel_args(lr, beta1, beta2, eps, weight_decay, decoupled,
                                               amsgrad, maximize, step)
-            dt = p.dtype.type
+            if p.dtype == np.float64:  # Python floats are float64 to numba, and cheaper
+                fixed, buffer = tuple(float(x) for x in scalars[2:]), None
+            else:  # cast once here; the two per-step scalars through a buffer of the dtype,
+                # cheaper than a NumPy scalar's constructor (the same C cast)
+                fixed = tuple(p.dtype.type(x) for x in scalars[2:])
+                buffer = np.empty(2, dtype=p.dtype)
             memo = cache["adam_one"] = (lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
-                                        maximize, p.dtype,
-                                        tuple(dt(x) for x in scalars[2:]) + flags)
-        dt = memo[8].type
+                                        maximize, p.dtype, fixed + flags, buffer)
         step_size, bc2_sqrt = adam_step_scalars(lr, beta1, beta2, step)
-        K.adam(p, g, m, v, vmax, *_elementwise(p), dt(step_size), dt(bc2_sqrt), *memo[9])
+        buffer = memo[10]
+        if buffer is not None:
+            buffer[0] = step_size
+            buffer[1] = bc2_sqrt
+            step_size, bc2_sqrt = buffer[0], buffer[1]
+        K.adam(p, g, m, v, vmax, *_elementwise(p), step_size, bc2_sqrt, *memo[9])
 
     def _adam_group(self, dtype, ks, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr,
                     beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, memo):
