@@ -64,12 +64,14 @@ def test_every_hook_a_backend_overrides_keeps_the_signature(name):
 
 def test_base_synchronize_is_a_no_op_and_adam_steps_steps_each_tensor():
     """The defaults: synchronize returns at once; adam_steps calls adam_step once per tensor
-    with that tensor's step count, and passes None for max_exp_avg_sq without AMSGrad."""
+    with that tensor's step count, passes None for max_exp_avg_sq without AMSGrad, and hands
+    back what each adam_step handed back (the arrays that hold the result)."""
     calls = []
 
     class Recording(Backend):
         def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, **kw):
             calls.append((param, max_exp_avg_sq, kw["step"]))
+            return param, exp_avg, exp_avg_sq, max_exp_avg_sq
 
     b = Recording()
     assert b.synchronize() is None
@@ -77,7 +79,7 @@ def test_base_synchronize_is_a_no_op_and_adam_steps_steps_each_tensor():
     out = b.adam_steps(params, ["g0", "g1"], ["m0", "m1"], ["v0", "v1"], ["x0", "x1"], lr=0.1,
                        beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.0, decoupled=False,
                        amsgrad=False, maximize=False, steps=[3, 7])
-    assert out is None
+    assert out == [("p0", "m0", "v0", None), ("p1", "m1", "v1", None)]
     assert calls == [("p0", None, 3), ("p1", None, 7)]
 
 

@@ -18,13 +18,18 @@ class AdamScalars(NamedTuple):
     decay_factor: float  # 1 - lr*wd for AdamW, 1.0 otherwise
 
 
+def adam_step_scalars(lr: float, beta1: float, beta2: float, step: int) -> tuple:
+    """(lr / (1 - beta1**t), sqrt(1 - beta2**t)) in float64: the two Adam scalars that change
+    at every step (the others are fixed by the hyperparameters)."""
+    return lr / (1.0 - beta1**step), math.sqrt(1.0 - beta2**step)
+
+
 def adam_scalars(lr: float, beta1: float, beta2: float, step: int, weight_decay: float,
                  decoupled: bool) -> AdamScalars:
-    bias_correction1 = 1.0 - beta1**step
-    bias_correction2 = 1.0 - beta2**step
+    step_size, bias_correction2_sqrt = adam_step_scalars(lr, beta1, beta2, step)
     return AdamScalars(
-        step_size=lr / bias_correction1,
-        bias_correction2_sqrt=math.sqrt(bias_correction2),
+        step_size=step_size,
+        bias_correction2_sqrt=bias_correction2_sqrt,
         one_minus_beta1=1.0 - beta1,
         one_minus_beta2=1.0 - beta2,
         decay_factor=1.0 - lr * weight_decay if decoupled else 1.0,

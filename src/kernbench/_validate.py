@@ -8,10 +8,15 @@ import numbers
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_INT64 = np.dtype(np.int64)
+#: Up to this many class targets are checked as Python ints rather than as arrays.
+_FEW_TARGETS = 32
 
 
 def real_scalar(value, name: str) -> float:
     """A finite real number as a Python float (bools are not numbers here)."""
+    if type(value) is float and math.isfinite(value):  # the common case, in one test
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
     value = float(value)
@@ -21,6 +26,8 @@ def real_scalar(value, name: str) -> float:
 
 
 def integer_scalar(value, name: str) -> int:
+    if type(value) is int:  # the common case; bool is a subclass, so not this type
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
     return int(value)
@@ -114,13 +121,25 @@ def class_targets(targets, n_rows: int, n_classes: int, ignore_index) -> tuple:
     logits."""
     if targets is None or isinstance(targets, (str, bytes)):
         raise TypeError(f"targets must be an integer array; got {type(targets).__name__}")
-    t = np.asarray(targets)
+    t = targets if type(targets) is np.ndarray else np.asarray(targets)
     if t.dtype.kind not in "iu":
         raise ValueError(f"targets must hold integers; got dtype {t.dtype}")
     if t.shape != (n_rows,):
         raise ValueError(f"targets must have shape ({n_rows},) to match logits; got {t.shape}")
     ignore = integer_scalar(ignore_index, "ignore_index")
-    t = t.astype(np.int64, copy=False)
+    if t.dtype != _INT64:
+        t = t.astype(np.int64)
+    if n_rows <= _FEW_TARGETS:
+        # A few targets: checked as Python ints, a fraction of the cost of the array
+        # expressions below (each a few NumPy calls) for the same verdict.
+        values = t.tolist()
+        for i, ti in enumerate(values):
+            if ti != ignore and not 0 <= ti < n_classes:
+                raise ValueError(f"targets[{i}] = {ti} is outside [0, {n_classes}) and is not "
+                                 f"ignore_index ({ignore})")
+        if not t.flags.c_contiguous:
+            t = np.ascontiguousarray(t)
+        return t, ignore, len(values) - values.count(ignore)
     bad = (t != ignore) & ((t < 0) | (t >= n_classes))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

@@ -430,11 +430,24 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--only-changed", action="store_true",
                          help="list only the cases that are SLOWER, FASTER or changed status")
     compare.set_defaults(func=_compare)
+
+    # Listed here for the help; main() hands its arguments to pyperf's parser unparsed.
+    sub.add_parser("small-calls", add_help=False,
+                   help="one public call on 10 elements per function, beside scipy and torch "
+                        "(pyperf); options: python -m kernbench.bench.small_calls --help")
     return parser
+
+
+def _small_calls():
+    from kernbench.bench import small_calls
+
+    return small_calls
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["small-calls"]:
+        return _small_calls().main(argv[1:])
     args = build_parser().parse_args(argv)
     args.argv = argv
     return args.func(args)

@@ -10,6 +10,12 @@ The shaping goes through the backend's array hooks (``as_array``, ``as_rows``,
 ``common_float``, ... in :class:`kernbench.backends.Backend`), so a backend can take arrays
 that NumPy cannot handle: the ``cuda`` backend computes on device arrays where they are given
 (see :mod:`kernbench.backends.cuda_backend` for what comes back where).
+
+A call on a few elements is mostly that plumbing, so each function has a fast path for the
+common case: a backend that keeps the base class's NumPy hooks, a float32/float64 NumPy array
+of one or two dimensions reduced along its last axis. The fast path makes the same checks and
+hands the kernel the same arrays as the general path; it only skips the steps that are
+no-ops there (a dtype cast to the same dtype, a ``moveaxis`` to where the axis already is).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import math
 import numpy as np
 
 from kernbench import _validate as v
-from kernbench.backends import get_backend
+from kernbench.backends import Backend, get_backend
 from kernbench.backends.interface import (
     STATUS_P_INVALID,
     STATUS_P_ZERO_SUM,
@@ -35,6 +41,37 @@ __all__ = [
 DEFAULT_BACKEND = "numba"
 _LN2 = math.log(2.0)
 _REDUCTIONS = ("mean", "sum", "none")
+_FLOATS = v.FLOAT_DTYPES
+#: The array hooks that the fast paths do in fewer steps: a backend overriding any of them
+#: always takes the general path.
+_NUMPY_HOOKS = ("as_array", "new_output", "output_for", "common_float", "as_rows", "from_rows",
+                "deliver", "broadcast_to", "first_not_positive")
+#: backend name -> (backend, whether it keeps every hook of _NUMPY_HOOKS from the base class).
+_BACKENDS: dict = {}
+
+
+def _backend(name) -> tuple:
+    """(get_backend(name), numpy_hooks), remembered per name: ``get_backend`` takes a lock,
+    and whether the fast paths apply depends on the backend's class alone."""
+    entry = _BACKENDS.get(name) if type(name) is str else None
+    if entry is None:
+        kernels = get_backend(name)  # raises for an unknown or unavailable backend
+        cls = type(kernels)
+        entry = (kernels, all(getattr(cls, h) is getattr(Backend, h) for h in _NUMPY_HOOKS))
+        _BACKENDS[name] = entry
+    return entry
+
+
+def _rows_of(a, axis) -> bool:
+    """Whether ``a`` takes the fast path of a row-wise function over ``axis``: a non-empty
+    float32/float64 NumPy array (not a subclass) of 1 or 2 dimensions, ``axis`` (a plain int)
+    its last. Then ``a`` itself (2-D) or ``a[None]`` (1-D) is what ``as_rows`` would give."""
+    return (type(a) is np.ndarray and 0 < a.ndim < 3 and a.dtype in _FLOATS and a.size > 0
+            and type(axis) is int and (axis == -1 or axis == a.ndim - 1))
+
+
+def _as_rows2(a):
+    return a if a.ndim == 2 else a.reshape(1, a.shape[0])
 
 
 # ---------------------------------------------------------------------------- shaping helpers
@@ -69,9 +106,9 @@ def _probability_rows(kernels, x, name: str, axis) -> tuple:
 
 
 def _raise_for_status(status: np.ndarray, axis: int, names=("p", "q")) -> None:
-    bad = np.flatnonzero(status)
-    if bad.size == 0:
+    if not np.count_nonzero(status):
         return
+    bad = np.flatnonzero(status)
     row = int(bad[0])
     code = int(status[row])
     where = f" (slice {row} along axis {axis})" if status.size > 1 else ""
@@ -134,8 +171,13 @@ def _fill(kernels, kernel_name: str, shape: tuple, dtype, *args):
 
 def entropy(p, base=None, axis=-1, backend=DEFAULT_BACKEND):
     """Shannon entropy of p normalized along ``axis``; equals ``scipy.stats.entropy(p)``."""
-    kernels = get_backend(backend)
-    scale = v.log_base(base)
+    kernels, numpy_hooks = _backend(backend)
+    scale = 1.0 if base is None else v.log_base(base)
+    if numpy_hooks and _rows_of(p, axis):
+        rows = _as_rows2(p)
+        values, status = kernels.entropy_rows(rows)
+        _raise_for_status(status, p.ndim - 1)
+        return _finish(values, p.shape[:-1], p.dtype, scale, rows.shape[1])
     rows, lead, ax, dtype = _probability_rows(kernels, p, "p", axis)
     if rows is None:
         return np.empty(lead, dtype=dtype)
@@ -145,8 +187,14 @@ def entropy(p, base=None, axis=-1, backend=DEFAULT_BACKEND):
 
 
 def _pair_reduction(kernel_name, p, q, base, axis, backend):
-    kernels = get_backend(backend)
-    scale = v.log_base(base)
+    kernels, numpy_hooks = _backend(backend)
+    scale = 1.0 if base is None else v.log_base(base)
+    if (numpy_hooks and _rows_of(p, axis) and type(q) is np.ndarray and q.dtype == p.dtype
+            and q.shape == p.shape):
+        prow, qrow = _as_rows2(p), _as_rows2(q)
+        values, status = getattr(kernels, kernel_name)(prow, qrow)
+        _raise_for_status(status, p.ndim - 1)
+        return _finish(values, p.shape[:-1], p.dtype, scale, prow.shape[1])
     prow, qrow, lead, ax, dtype = _pair_rows(kernels, p, q, axis)
     if prow is None:
         return np.empty(lead, dtype=dtype)
@@ -171,9 +219,12 @@ def js_divergence(p, q, base=None, axis=-1, backend=DEFAULT_BACKEND):
 
 
 def _joint_reduction(kernel_name, joint, base, backend):
-    kernels = get_backend(backend)
-    scale = v.log_base(base)
-    j = kernels.as_array(joint, "joint")
+    kernels, numpy_hooks = _backend(backend)
+    scale = 1.0 if base is None else v.log_base(base)
+    if numpy_hooks and type(joint) is np.ndarray and joint.dtype in _FLOATS:
+        j = joint  # what as_array gives
+    else:
+        j = kernels.as_array(joint, "joint")
     if j.ndim != 2:
         raise ValueError(f"joint must be a 2-D table; got {j.ndim} dimension(s)")
     if 0 in j.shape:
@@ -201,10 +252,23 @@ def conditional_entropy(joint, base=None, backend=DEFAULT_BACKEND):
 
 # ---------------------------------------------------------------------------- softmax family
 
+def _temperature(t) -> float:
+    if type(t) is float and 0.0 < t < math.inf:
+        return t
+    return v.positive_scalar(t, "temperature")
+
+
 def _softmax_like(kernel_name, logits, temperature, axis, backend):
-    kernels = get_backend(backend)
+    kernels, numpy_hooks = _backend(backend)
+    if numpy_hooks and _rows_of(logits, axis):
+        t = _temperature(temperature)
+        rows = _as_rows2(logits)
+        out = np.empty(rows.shape, dtype=logits.dtype)
+        result = getattr(kernels, kernel_name)(rows, t, out)
+        out = out if result is None else result
+        return out if logits.ndim == 2 else out.reshape(logits.shape)
     x = kernels.as_array(logits, "logits")
-    t = v.positive_scalar(temperature, "temperature")
+    t = _temperature(temperature)
     ax = _axis(x, axis, "logits")
     if math.prod(x.shape) == 0:  # nothing to compute: an empty result of x's shape
         return kernels.deliver(_fill(kernels, kernel_name, tuple(x.shape), x.dtype, x, t),
@@ -224,8 +288,12 @@ def log_softmax(logits, temperature=1.0, axis=-1, backend=DEFAULT_BACKEND):
     return _softmax_like("log_softmax_rows", logits, temperature, axis, backend)
 
 
-def _logits_and_targets(kernels, logits, targets, ignore_index):
-    x = kernels.as_array(logits, "logits")
+def _logits_and_targets(kernels, logits, targets, ignore_index, numpy_hooks=False):
+    if (numpy_hooks and type(logits) is np.ndarray and logits.ndim == 2
+            and logits.dtype in _FLOATS):
+        x = logits  # what as_array gives
+    else:
+        x = kernels.as_array(logits, "logits")
     if x.ndim != 2:
         raise ValueError(f"logits must be 2-D (N, V); got {x.ndim} dimension(s)")
     n, n_classes = x.shape
@@ -236,38 +304,47 @@ def _logits_and_targets(kernels, logits, targets, ignore_index):
 
 
 def _mean_loss(losses: np.ndarray, kept: int) -> float:
-    return float(losses.sum()) / kept if kept else math.nan
+    # np.add.reduce is what ndarray.sum calls, without the Python wrapper in between
+    return float(np.add.reduce(losses)) / kept if kept else math.nan
 
 
 def cross_entropy_logits(logits, targets, reduction="mean", ignore_index=-100,
                          label_smoothing=0.0, backend=DEFAULT_BACKEND):
     """Cross-entropy of logits (N, V) against class targets (N,), as torch's F.cross_entropy."""
-    kernels = get_backend(backend)
+    kernels, numpy_hooks = _backend(backend)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
-    eps = v.real_scalar(label_smoothing, "label_smoothing")
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1]; got {eps}")
-    x, t, ignore, kept = _logits_and_targets(kernels, logits, targets, ignore_index)
+    eps = label_smoothing
+    if type(eps) is not float or not 0.0 <= eps <= 1.0:
+        eps = v.real_scalar(label_smoothing, "label_smoothing")
+        if not 0.0 <= eps <= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1]; got {eps}")
+    x, t, ignore, kept = _logits_and_targets(kernels, logits, targets, ignore_index,
+                                             numpy_hooks)
     # The kernels compute with label_smoothing in the logits' dtype and leave the smoothing
     # term out when it is 0; rounded here, a value that float32 cannot hold (below 1e-45) is
     # that 0 on every backend, rather than a 0 that multiplies an infinite term on some.
-    eps = float(x.dtype.type(eps))
+    if eps:
+        eps = float(x.dtype.type(eps))
     losses = kernels.cross_entropy_logits_rows(x, t, ignore, eps)
     if reduction == "none":
         return losses.astype(x.dtype, copy=False)
     if reduction == "sum":
-        return x.dtype.type(losses.sum())
+        return x.dtype.type(np.add.reduce(losses))
     return x.dtype.type(_mean_loss(losses, kept))
 
 
 def perplexity(logits, targets, ignore_index=-100, backend=DEFAULT_BACKEND):
     """exp of the mean cross-entropy over the rows not ignored (NaN when all are ignored)."""
-    kernels = get_backend(backend)
-    x, t, ignore, kept = _logits_and_targets(kernels, logits, targets, ignore_index)
+    kernels, numpy_hooks = _backend(backend)
+    x, t, ignore, kept = _logits_and_targets(kernels, logits, targets, ignore_index,
+                                             numpy_hooks)
     losses = kernels.cross_entropy_logits_rows(x, t, ignore, 0.0)
+    mean = _mean_loss(losses, kept)
+    if mean < 700.0:  # exp cannot overflow: no need for np.errstate, which costs a few us
+        return x.dtype.type(np.exp(mean))
     with np.errstate(over="ignore"):  # a huge mean loss is an infinite perplexity, as in torch
-        return x.dtype.type(np.exp(_mean_loss(losses, kept)))
+        return x.dtype.type(np.exp(mean))
 
 
 # ---------------------------------------------------------------------------- Gaussians
@@ -295,9 +372,34 @@ def _elementwise_result(out, shape: tuple):
     return out
 
 
+def _same_arrays(arrays) -> bool:
+    """Whether elementwise arguments take the fast path: non-empty float32/float64 NumPy
+    arrays (not subclasses, at least 1-D) of one shape and one dtype, which common_float and
+    broadcast_to leave as they are."""
+    first = arrays[0]
+    if (type(first) is not np.ndarray or first.dtype not in _FLOATS or first.ndim == 0
+            or first.size == 0):
+        return False
+    for a in arrays[1:]:
+        if type(a) is not np.ndarray or a.dtype != first.dtype or a.shape != first.shape:
+            return False
+    return True
+
+
+def _fast_sigma(kernels, a, name: str) -> None:
+    if np.count_nonzero(a <= 0):  # NaN is not <= 0: it propagates, as everywhere
+        _check_sigma(kernels, a, name)
+
+
 def gaussian_kl(mu1, sigma1, mu2, sigma2, backend=DEFAULT_BACKEND):
     """KL(N(mu1, sigma1^2) || N(mu2, sigma2^2)), elementwise with broadcasting."""
-    kernels = get_backend(backend)
+    kernels, numpy_hooks = _backend(backend)
+    if numpy_hooks and _same_arrays((mu1, sigma1, mu2, sigma2)):
+        _fast_sigma(kernels, sigma1, "sigma1")
+        _fast_sigma(kernels, sigma2, "sigma2")
+        out = np.empty(mu1.shape, dtype=mu1.dtype)
+        result = kernels.gaussian_kl(mu1, sigma1, mu2, sigma2, out)
+        return out if result is None else result
     args, shape, dtype = _broadcast_floats(
         kernels, {"mu1": mu1, "sigma1": sigma1, "mu2": mu2, "sigma2": sigma2})
     _check_sigma(kernels, args["sigma1"], "sigma1")
@@ -309,7 +411,12 @@ def gaussian_kl(mu1, sigma1, mu2, sigma2, backend=DEFAULT_BACKEND):
 
 def gaussian_entropy(sigma, backend=DEFAULT_BACKEND):
     """Differential entropy of N(mu, sigma^2): log(2 pi e sigma^2) / 2, elementwise."""
-    kernels = get_backend(backend)
+    kernels, numpy_hooks = _backend(backend)
+    if numpy_hooks and _same_arrays((sigma,)):
+        _fast_sigma(kernels, sigma, "sigma")
+        out = np.empty(sigma.shape, dtype=sigma.dtype)
+        result = kernels.gaussian_entropy(sigma, out)
+        return out if result is None else result
     args, shape, dtype = _broadcast_floats(kernels, {"sigma": sigma})
     _check_sigma(kernels, args["sigma"], "sigma")
     out = _fill(kernels, "gaussian_entropy", shape, dtype, args["sigma"])

@@ -15,12 +15,23 @@ import math
 import numpy as np
 
 from kernbench import _validate as v
-from kernbench.backends import get_backend
+from kernbench.backends import Backend, get_backend
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm", "cosine_annealing",
            "cosine_schedule"]
 
 DEFAULT_BACKEND = "numba"
+_MISSING = object()
+_SCALAR_TYPES = frozenset((float, int, bool, str, type(None), np.float64, np.float32,
+                           np.int64, np.bool_))
+
+
+def _immutable(value) -> bool:
+    """Whether a hyperparameter value cannot change without being replaced: a scalar, or a
+    tuple of them (betas)."""
+    if type(value) is tuple:
+        return all(type(x) in _SCALAR_TYPES for x in value)
+    return type(value) in _SCALAR_TYPES
 
 
 def _tensor_list(arrays, name: str) -> list:
@@ -44,6 +55,9 @@ class Optimizer:
 
     def __init__(self, params, hyper: dict, backend):
         self.backend = get_backend(backend)
+        #: The backend checks grads as the base class does: NumPy arrays of the param's
+        #: shape and dtype, which _check_grads then tests inline.
+        self._numpy_grads = type(self.backend).check_grad is Backend.check_grad
         plist = _tensor_list(params, "params")
         if not plist:
             raise ValueError("params is empty: the optimizer has nothing to update")
@@ -53,6 +67,8 @@ class Optimizer:
         self.state: list[dict] = [{} for _ in self._params]
         #: What the backend derived from these params and their state (see adam_steps).
         self._backend_cache: dict = {}
+        #: (group, its items, their checked copy) of the last check (see _checked_hyper).
+        self._hyper_seen: tuple | None = None
 
     # -- hooks for subclasses
     def _check_hyper(self, hyper: dict) -> dict:
@@ -72,19 +88,43 @@ class Optimizer:
         return list(self._params)
 
     def _check_grads(self, grads) -> list:
-        glist = _tensor_list(grads, "grads")
+        glist = grads if type(grads) is list else _tensor_list(grads, "grads")
         if len(glist) != len(self._params):
             raise ValueError(f"grads must have {len(self._params)} entries, one per param; "
                              f"got {len(glist)}")
+        numpy_grads = self._numpy_grads
         for i, (p, g) in enumerate(zip(self._params, glist)):
-            if g is not None:
-                self.backend.check_grad(g, p, f"grads[{i}]", f"params[{i}]")
+            if g is None or (numpy_grads and type(g) is np.ndarray and g.shape == p.shape
+                             and g.dtype == p.dtype):
+                continue  # passes check_grad: not worth a call
+            self.backend.check_grad(g, p, f"grads[{i}]", f"params[{i}]")
         return glist
+
+    def _checked_hyper(self) -> dict:
+        """The param group's hyperparameters, checked (a copy: never changed by the step).
+
+        Checking them costs about as much as a small step, and they seldom change, so the
+        checked copy is kept while the group holds the very same objects as when it was
+        checked: a value put into the group since (a schedule's new lr, or an invalid one) is
+        checked again. Identity, not equality: ``True == 1`` but a bool is no valid lr.
+        """
+        group = self.param_groups[0]
+        seen = self._hyper_seen
+        if seen is not None and seen[0] is group and len(group) == len(seen[1]):
+            for key, value in seen[1]:
+                if group.get(key, _MISSING) is not value:
+                    break
+            else:
+                return seen[2]
+        checked = self._check_hyper(dict(group))
+        if all(_immutable(x) for x in group.values()):  # else a change could hide in a value
+            self._hyper_seen = (group, tuple(group.items()), checked)
+        return checked
 
     def step(self, grads) -> None:
         """Update every param whose grad is not None, in place."""
         glist = self._check_grads(grads)
-        hyper = self._check_hyper(dict(self.param_groups[0]))
+        hyper = self._checked_hyper()
         for i, (p, g) in enumerate(zip(self._params, glist)):
             if g is not None:
                 self._update(i, p, g, hyper)
@@ -216,7 +256,7 @@ class Adam(Optimizer):
         """Update every param whose grad is not None, in place: one ``adam_steps`` call over
         all of them, so a backend can update a whole model in one compiled call."""
         glist = self._check_grads(grads)
-        h = self._check_hyper(dict(self.param_groups[0]))
+        h = self._checked_hyper()
         todo = [i for i, g in enumerate(glist) if g is not None]
         if not todo:
             return

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from kernbench._arrays import memory_order_pieces
-from kernbench._hyper import adam_kernel_args
+from kernbench._hyper import adam_kernel_args, adam_step_scalars
 from kernbench.backends import _finals, _numba_kernels, _numba_runtime
 from kernbench.backends.interface import Backend
 
@@ -66,6 +66,7 @@ _CHUNK_MIN = 4_096
 
 
 _EMPTY: dict = {}
+_INT64 = np.dtype(np.int64)
 
 
 def _empty(dtype) -> np.ndarray:
@@ -181,6 +182,13 @@ class NumbaBackend(Backend):
                    beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, cache=None):
         """Adam over many tensors: C-contiguous ones of one dtype in one compiled call (one
         parallel region for the whole model), any others one by one through adam_step."""
+        if len(params) == 1 and params[0].ndim == 1 and cache is not None:
+            self._adam_one(params[0], grads[0], exp_avgs[0], exp_avg_sqs[0],
+                           max_exp_avg_sqs[0] if amsgrad else _empty(params[0].dtype), lr,
+                           beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize,
+                           steps[0], cache)
+            return [(params[0], exp_avgs[0], exp_avg_sqs[0],
+                     max_exp_avg_sqs[0] if amsgrad else None)]
         if len(params) < _MULTI_MIN_TENSORS:
             return super().adam_steps(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
                                       lr=lr, beta1=beta1, beta2=beta2, eps=eps,
@@ -206,6 +214,35 @@ class NumbaBackend(Backend):
                              steps, cache.setdefault(("adam", dtype), {}))
         return [(p, m, v, vm if amsgrad else None)
                 for p, m, v, vm in zip(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)]
+
+    def _adam_one(self, p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled,
+                  amsgrad, maximize, step, cache) -> None:
+        """adam_step of one 1-D tensor (its one piece), the scalars that stay the same from
+        step to step cast to its dtype once and kept in ``cache`` while the caller passes
+        the very same hyperparameter objects (compared by identity: 0.0 and -0.0 are equal
+        but not the same scalar)."""
+        memo = cache.get("adam_one")
+        if (memo is None or memo[0] is not lr or memo[1] is not beta1 or memo[2] is not beta2
+                or memo[3] is not eps or memo[4] is not weight_decay
+                or memo[5] is not decoupled or memo[6] is not amsgrad
+                or memo[7] is not maximize or memo[8] is not p.dtype):
+            scalars, flags = adam_kernel_args(lr, beta1, beta2, eps, weight_decay, decoupled,
+                                              amsgrad, maximize, step)
+            if p.dtype == np.float64:  # Python floats are float64 to numba, and cheaper
+                fixed, buffer = tuple(float(x) for x in scalars[2:]), None
+            else:  # cast once here; the two per-step scalars through a buffer of the dtype,
+                # cheaper than a NumPy scalar's constructor (the same C cast)
+                fixed = tuple(p.dtype.type(x) for x in scalars[2:])
+                buffer = np.empty(2, dtype=p.dtype)
+            memo = cache["adam_one"] = (lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
+                                        maximize, p.dtype, fixed + flags, buffer)
+        step_size, bc2_sqrt = adam_step_scalars(lr, beta1, beta2, step)
+        buffer = memo[10]
+        if buffer is not None:
+            buffer[0] = step_size
+            buffer[1] = bc2_sqrt
+            step_size, bc2_sqrt = buffer[0], buffer[1]
+        K.adam(p, g, m, v, vmax, *_elementwise(p), step_size, bc2_sqrt, *memo[9])
 
     def _adam_group(self, dtype, ks, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr,
                     beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize, steps, memo):
@@ -320,16 +357,28 @@ class NumbaBackend(Backend):
     def cross_entropy_logits_rows(self, logits, targets, ignore_index,
                                   label_smoothing) -> np.ndarray:
         losses = np.empty(logits.shape[0])
-        targets = np.ascontiguousarray(targets, dtype=np.int64)
-        per_task, _, parallel = _row_plan(logits)
+        if not (type(targets) is np.ndarray and targets.dtype == _INT64
+                and targets.flags.c_contiguous):  # as_targets gives that: no call needed
+            targets = np.ascontiguousarray(targets, dtype=np.int64)
+        if logits.size < PARALLEL_MIN_ROW_ELEMENTS:  # _row_plan's answer, in one test
+            per_task, parallel = max(logits.shape[0], 1), False
+        else:
+            per_task, _, parallel = _row_plan(logits)
         K.ce_logits_rows(logits, targets, int(ignore_index), float(label_smoothing), losses,
                          per_task, parallel)
         return losses
 
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
+        if out.ndim == 1:  # one piece: what memory_order_pieces gives, without the generator
+            K.gaussian_kl(_operand(mu1), _operand(sigma1), _operand(mu2), _operand(sigma2), out,
+                          *_elementwise(out))
+            return
         for o, *operands in memory_order_pieces(out, mu1, sigma1, mu2, sigma2):
             K.gaussian_kl(*map(_operand, operands), o, *_elementwise(o))
 
     def gaussian_entropy(self, sigma, out) -> None:
+        if out.ndim == 1:  # one piece, as in gaussian_kl
+            K.gaussian_entropy(_operand(sigma), out, *_elementwise(out))
+            return
         for o, s in memory_order_pieces(out, sigma):
             K.gaussian_entropy(_operand(s), o, *_elementwise(o))
