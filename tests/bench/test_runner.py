@@ -105,3 +105,41 @@ def test_a_target_returning_nothing_is_failed():
 
     status, reason, _ = rn._validate(Silent(), "numba", "backend", "float64", np.ones(3), None)
     assert (status, reason) == ("failed", "returned nothing")
+
+
+def test_cluster_backends_are_timed_in_a_pass_of_their_own(monkeypatch):
+    """No target is timed while a cluster backend's processes are up: every case first runs
+    without the cluster backends, then the cluster backends alone, and each case's records
+    stay together in the results, in the order of the targets."""
+    calls = []
+
+    def fake_run_case(wl, shape, dtype, settings, budget, llc, flusher, workers, only=None,
+                      exclude=()):
+        targets = [b for b in settings.backends
+                   if b not in exclude and (only is None or b in only)]
+        calls.append((wl.name, tuple(targets)))
+        return [{"kernel": wl.name, "dtype": dtype, "target": t, "status": "ok"}
+                for t in targets]
+
+    monkeypatch.setattr(rn, "run_case", fake_run_case)
+    monkeypatch.setattr(rn, "backend_problem", lambda name: "not here")  # no cluster to ask
+    settings = tiny_settings(backends=["numpy", "python", "dask"])
+    results = rn.run_benchmarks(settings)
+    kernels = settings.kernels
+    assert calls == ([(k, ("numpy", "python")) for k in kernels]
+                     + [(k, ("dask",)) for k in kernels])
+    assert [(c["kernel"], c["target"]) for c in results["cases"]] == [
+        (k, t) for k in kernels for t in ("numpy", "python", "dask")]
+
+
+def test_without_a_cluster_backend_there_is_one_pass(monkeypatch):
+    calls = []
+
+    def fake_run_case(wl, shape, dtype, settings, budget, llc, flusher, workers, only=None,
+                      exclude=()):
+        calls.append((wl.name, only, tuple(exclude)))
+        return []
+
+    monkeypatch.setattr(rn, "run_case", fake_run_case)
+    rn.run_benchmarks(tiny_settings())
+    assert calls == [(k, None, ()) for k in tiny_settings().kernels]

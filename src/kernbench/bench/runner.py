@@ -34,7 +34,7 @@ import gc
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -73,6 +73,13 @@ CALIBRATED_BACKENDS = ("python",)
 JIT_BACKENDS = ("numba-plain", "numba", "cuda")
 #: The backend every result is validated against and every speedup is relative to.
 REFERENCE_BACKEND = "numpy"
+#: Backends that compute in a cluster of processes of their own (dask: a scheduler and workers).
+#: They are timed in a pass of their own, after every other target: the cluster's periodic work
+#: (heartbeats, the workers' profiler ticks, memory monitors) took CPU time from whichever
+#: target ran beside it on 2 cores. With a LocalCluster up, 61% of the other targets' medians
+#: were flagged noisy against 19% without it (entropy, Adam and softmax, 1e3 to 1e6, both
+#: dtypes); the cluster is started at the first dask case and stays up to the end of the run.
+CLUSTER_BACKENDS = ("dask",)
 
 #: Seconds per call past which a size is skipped, by timing policy: quick runs keep python to
 #: the small sizes (where "python vs numpy" is read) and a cluster backend to its first size.
@@ -273,13 +280,14 @@ def cold_targets(wl: Workload, contestants: list, fits_llc: bool | None,
 
 def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
              budget: CallBudget, llc_bytes: int | None = None,
-             flusher: CacheFlusher | None = None, workers: Workers | None = None) -> list[dict]:
+             flusher: CacheFlusher | None = None, workers: Workers | None = None,
+             only: Collection[str] | None = None, exclude: Collection[str] = ()) -> list[dict]:
     """Validate and time one kernel at one shape and dtype on every target; one record each.
 
     ``llc_bytes``: the last-level cache, to label the case (``fits_llc``); ``flusher``: what
     evicts the caches for the cold samples (none: warm samples only); ``workers``: the worker
     processes of the targets that must not share the runner's process (none: every target runs
-    here)."""
+    here); ``only`` / ``exclude``: the targets of this pass (see :data:`CLUSTER_BACKENDS`)."""
     elements = wl.elements(shape)
     working_set = wl.working_set_bytes(shape, dtype)
     fits_llc = working_set <= llc_bytes if llc_bytes else None
@@ -294,6 +302,8 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
         # is named as that backend
         targets += [(p, "peer") for p in wl.peers
                     if pr.peer_device(p) is None or pr.peer_device(p) in settings.backends]
+    targets = [(t, kind) for t, kind in targets
+               if t not in exclude and (only is None or t in only)]
     records: dict[str, dict] = {}
 
     def finish(target, kind, status, reason=None, **extra):
@@ -480,13 +490,24 @@ def run_benchmarks(settings: RunSettings, command: str = "",
     cases = []
     workers = Workers(settings.threads) if settings.isolate and settings.peers else None
     main_settings = process_settings()  # before a dask cluster changes the environment
+    # Two passes: every target but the cluster backends, then the cluster backends alone, so
+    # that no other target is timed while a cluster's processes are up (CLUSTER_BACKENDS).
+    cluster = [b for b in settings.backends if b in CLUSTER_BACKENDS]
+    passes = [{"exclude": cluster}] + ([{"only": cluster}] if cluster else [])
+    total = len(steps) * len(passes)
+    blocks: list[list[dict]] = [[] for _ in steps]
     try:
-        for i, (wl, dtype, shape) in enumerate(steps):
-            if progress:
-                progress(i, len(steps), f"{wl.name} {dtype} {size_label(shape)}")
-            cases += run_case(wl, shape, dtype, settings, budget, llc, flusher, workers)
-            gc.collect()  # large inputs of the case just done go before the next is made
-            pr.release_cuda_memory()
+        for k, selection in enumerate(passes):
+            for i, (wl, dtype, shape) in enumerate(steps):
+                if progress:
+                    label = f" ({', '.join(cluster)})" if "only" in selection else ""
+                    progress(k * len(steps) + i, total,
+                             f"{wl.name} {dtype} {size_label(shape)}{label}")
+                blocks[i] += run_case(wl, shape, dtype, settings, budget, llc, flusher, workers,
+                                      **selection)
+                gc.collect()  # large inputs of the case just done go before the next is made
+                pr.release_cuda_memory()
+        cases = [record for block in blocks for record in block]
         after = process_settings()  # the threading layer is known once a region ran
         main_settings["numba_threading_layer"] = (main_settings.get("numba_threading_layer")
                                                   or after.get("numba_threading_layer"))
@@ -507,7 +528,7 @@ def run_benchmarks(settings: RunSettings, command: str = "",
         machine["bandwidth"] = best_bandwidth([{k: v for k, v in first.items()
                                                 if k != "measurements"}, again])
     if progress:
-        progress(len(steps), len(steps), "done")
+        progress(total, total, "done")
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,

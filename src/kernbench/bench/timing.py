@@ -3,9 +3,13 @@
 * The first call of every target is timed on its own (``first_call_s``) and never enters the
   steady state: for numba it holds the JIT compile or the cache load, for torch its lazy set-up.
 * A sample is the mean of ``number`` back-to-back calls, ``number`` calibrated as pyperf and
-  timeit do (doubled until ``number`` calls last :attr:`TimingPolicy.target_sample_s`, 10 ms as
-  asv's ``sample_time``): a sample of a few fast calls is at the mercy of one scheduler tick or
-  one wake-up of a sleeping thread, one of 10 ms averages them out. Calls that mutate their
+  timeit do (doubled until ``number`` calls last :attr:`TimingPolicy.target_sample_s`, 50 ms;
+  pyperf's samples last 100 ms, asv's 10 ms): a sample of a few fast calls is at the mercy of
+  one scheduler tick or one wake-up of a sleeping thread, one of 50 ms averages them out. On
+  the 2-core machine of the reports, 10 ms samples left 18% of the medians flagged noisy, 25 ms
+  13%, 50 ms 1% (entropy, Adam and softmax, 1e3 to 1e6, both dtypes, one run each); a target
+  still gets ``min_total_s`` of samples, so a run takes about as long. The quick policy keeps
+  10 ms samples: it is a smoke run, not a published one. Calls that mutate their
   inputs and need a reset are timed one per sample, reset in between.
 * The garbage collector is off while a case is sampled (as in timeit and pyperf), so that a
   collection triggered by one target's allocations is not charged to whichever call runs next;
@@ -60,7 +64,7 @@ class TimingPolicy:
     min_samples: int = 5
     max_samples: int = 60
     min_total_s: float = 0.2  # per target: at least this much measured time
-    target_sample_s: float = 1e-2  # one sample lasts about this long (batching fast calls)
+    target_sample_s: float = 5e-2  # one sample lasts about this long (batching fast calls)
     max_calls_per_sample: int = 10_000
     case_budget_s: float = 8.0  # all targets of one case together
     noisy_samples: int = 15  # a noisy target keeps sampling up to this many samples
@@ -74,7 +78,8 @@ class TimingPolicy:
 
 
 QUICK_POLICY = TimingPolicy(min_samples=5, max_samples=30, min_total_s=0.05, case_budget_s=3.0,
-                            noisy_samples=5, cold_samples=7)  # quick: no extra samples for noise
+                            noisy_samples=5, cold_samples=7,  # quick: no extra samples for noise
+                            target_sample_s=1e-2)
 FULL_POLICY = TimingPolicy()
 
 
