@@ -10,8 +10,7 @@ import pytest
 from kernbench import optim
 from kernbench.backends import get_backend
 from kernbench.backends.numba_backend import _multi_plan
-
-from .helpers import assert_same
+from tests.helpers import assert_same
 
 HYPER = dict(lr=1e-2, betas=(0.9, 0.99), eps=1e-8)
 
