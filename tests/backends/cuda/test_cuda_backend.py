@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ def _on_device(x) -> bool:
 
 def _run_python(code: str, env_drop=("NUMBA_ENABLE_CUDASIM",)) -> str:
     env = {k: v for k, v in os.environ.items() if k not in env_drop}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = str(Path(__file__).resolve().parents[3])
     result = subprocess.run([sys.executable, "-c", code], env=env, cwd=root,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -20,7 +20,7 @@ numba = pytest.importorskip("numba")
 R = pytest.importorskip("kernbench.backends._numba_runtime")
 NB = pytest.importorskip("kernbench.backends.numba_backend")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 SRC = ROOT / "src"
 
 

@@ -27,7 +27,7 @@ from kernbench.backends import _numba_plain_kernels as K
 from kernbench.backends import numba_plain_backend
 from tests.helpers import assert_same
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 KERNEL_NAMES = sorted(name for name, obj in vars(K).items()
                       if isinstance(obj, numba.core.registry.CPUDispatcher)
                       and not name.startswith("_"))
