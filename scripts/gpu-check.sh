@@ -29,7 +29,7 @@ fi
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 
 echo "gpu-check: cuda tests on the GPU" >&2
-timeout 240 "$PYTHON" -m pytest -q -p no:cacheprovider tests/backends/cuda \
+timeout 240 "$PYTHON" -m pytest -q -p no:cacheprovider tests/backends/cuda_backend \
   tests/test_cross_backend.py tests/test_validation.py tests/test_optim.py \
   tests/backends/test_interface.py -k cuda 2>&1 | tee "$out/tests.log"
 tests_rc=${PIPESTATUS[0]}

@@ -290,7 +290,7 @@ def every_kernel() -> dict:
 
 _OTHER_RUNTIME = """
 import numpy as np
-from tests.backends.numba.test_numba_runtime import every_kernel
+from tests.backends.numba_backend.test_numba_runtime import every_kernel
 from kernbench.backends import _numba_runtime as R
 np.savez(OUT, runtime=np.array(R.RUNTIME), **every_kernel())
 """

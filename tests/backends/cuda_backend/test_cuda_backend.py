@@ -2,7 +2,7 @@
 block reductions that cross blocks, its availability message.
 
 Run under the simulator with
-``NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/backends/cuda/test_cuda_backend.py``;
+``NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/backends/cuda_backend/test_cuda_backend.py``;
 without a GPU and without the simulator every test here skips except the ones about the
 availability message. Sizes stay small: a simulated thread costs about 0.2 ms.
 """
