@@ -121,6 +121,10 @@ def _time_class(workload):
         # one call per sample, setup (and so the reset) before each one
         "number": 1,
         "repeat": (5, 20, 2.0),
+        # One round in a plain `asv run`: two (asv's default) made these classes 14 of a full
+        # run's 21 minutes on 2 cores. scripts/asv-continuous.sh asks for two (`-a rounds=2`),
+        # interleaved base/head, for the comparisons that decide a regression.
+        "rounds": 1,
         "warmup_time": 0.05,
         "timeout": 300,
     }
@@ -200,10 +204,9 @@ def compile_benchmark_classes() -> dict:
             "param_names": ["backend", "dtype"],
             "setup": setup,
             f"timeraw_compile_{workload.name}": timeraw_compile,
-            # A cold compile takes seconds and varies little: one sample in one round (asv's
-            # default of two rounds doubled the suite's longest part). With one sample a side,
-            # `asv continuous` judges these by --factor alone (no significance test); pass
-            # `-a rounds=2` to it for a compile regression that needs one.
+            # A cold compile takes seconds and varies little: one sample in one round in a
+            # plain `asv run` (asv's default of two rounds doubled the suite's longest part);
+            # scripts/asv-continuous.sh runs two rounds (`-a rounds=2`) for its comparisons.
             "number": 1,
             "repeat": 1,
             "rounds": 1,

@@ -73,7 +73,7 @@ def test_benchmark_workflow_runs_the_one_asv_script():
     assert "pull_request" in text and "upload-artifact" in text
     assert "upload-pages-artifact" in text and "deploy-pages" in text
     script = (ROOT / "scripts" / "asv-continuous.sh").read_text()
-    for option in ("--split", "--factor", "--interleave-rounds"):
+    for option in ("--split", "--factor", "--interleave-rounds", "--attribute rounds=2"):
         assert option in script
     assert "--no-stats" not in script  # asv's significance test stays on
 
