@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -104,6 +106,26 @@ def test_softmax_family_matches_numpy(backend, rng, dtype, temperature):
     assert np.isnan(probs[2]).all() and np.isnan(probs[3]).all() and np.isnan(probs[4]).all()
 
 
+def test_log_softmax_float32_keeps_exps_below_an_ulp_of_the_max(backend):
+    """The max logit's log-softmax is -log(1 + r), r the sum of the other exps: with r below
+    half an ulp of 1.0 in float32 (1.2e-9 + 6.1e-9 here, also split over blocks of many
+    elements), a float32 running sum of 1 + r is exactly 1 and its log exactly 0; every
+    backend must give -r, as the numpy backend's float64 sum does."""
+    x = np.full((3, 3000), -25.0, dtype=np.float32)   # exps of 1.4e-11 each
+    x[0, :] = -np.inf
+    x[0, :2] = [3.0, -17.5]                             # r = exp(-20.5) = 1.25e-9
+    x[1, 1700] = 0.0                                    # the max in the second block
+    x[2, 5] = x[2, 2999] = 2.0                          # two maxima: log(2 + r)
+    got = info.log_softmax(x, backend=backend)
+    want = info.log_softmax(x, backend="numpy")
+    assert got[0, 0] < 0 and got[1, 1700] < 0
+    assert_same(got, want)
+    for row, col in [(0, 0), (1, 1700), (2, 5)]:
+        assert (got[row, col] == 0) == (want[row, col] == 0)
+    np.testing.assert_allclose(got[0, 0], -math.exp(-20.5), rtol=1e-6)
+    np.testing.assert_allclose(got[1, 1700], -2999 * math.exp(-25.0), rtol=1e-4)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -146,6 +168,14 @@ def test_gaussians_match_numpy(backend, rng, dtype):
     assert got.shape == (4, 5) and got.dtype == dtype
     assert_same(got, info.gaussian_kl(mu1, s1, mu2, s2, backend="numpy"))
     assert info.gaussian_kl(0.5, 2.0, 0.5, 2.0, backend=backend) == 0.0
+    # equal sigmas, close means: r**2 - 1 is exactly 0 and t**2 / 2 is all that is left, in
+    # float32 as in float64 (as 1 + t**2 - 1, float32 cancels it to 0 below t = 2.4e-4)
+    m = np.array([0.0, 1e-4, 3e-5, 1.0], dtype=dtype)
+    sig = np.array([1.0, 1.0, 2.0, 1.0 + 2**-20], dtype=dtype)
+    got = info.gaussian_kl(m, sig, np.zeros(4, dtype), sig, backend=backend)
+    want = (m.astype(np.float64) / sig) ** 2 / 2
+    assert got[0] == 0.0 and np.all(got[1:] > 0)
+    np.testing.assert_allclose(got, want.astype(dtype), rtol=1e-6)
     sig = np.array([1e-300, 1e-3, 1.0, 1e300])
     assert_same(info.gaussian_entropy(sig, backend=backend),
                 info.gaussian_entropy(sig, backend="numpy"))

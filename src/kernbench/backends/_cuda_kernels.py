@@ -633,8 +633,8 @@ def gaussian_kl_kernel(mu1, s1, mu2, s2, out):
         b = float64(s2[i])
         r = a / b
         t = (float64(mu1[i]) - float64(mu2[i])) / b
-        # log s2 - log s1 and squared quotients: nothing overflows (contract)
-        out[i] = ((_log(b) - _log(a)) + (r * r + t * t) / 2.0) - 0.5
+        # log s2 - log s1, quotients and (r - 1)(r + 1) for r^2 - 1 (contract)
+        out[i] = (_log(b) - _log(a)) + ((r - 1.0) * (r + 1.0) + t * t) / 2.0
 
 
 @_kernel

@@ -257,8 +257,8 @@ def _gaussian_kl_scalar(mu1, sigma1, mu2, sigma2):
     d = np.float64(mu1) - np.float64(mu2)
     r = s1 / s2
     t = d / s2
-    # log s2 - log s1 and squared quotients: nothing overflows (contract)
-    return ((_log(s2) - _log(s1)) + (r * r + t * t) / 2.0) - 0.5
+    # log s2 - log s1, quotients and (r - 1)(r + 1) for r^2 - 1 (contract)
+    return (_log(s2) - _log(s1)) + ((r - 1.0) * (r + 1.0) + t * t) / 2.0
 
 
 def _gaussian_entropy_scalar(sigma):

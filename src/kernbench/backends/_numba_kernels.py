@@ -505,25 +505,36 @@ def _exp_sum(x, mx, inv_t, out):
     The temperature enters as its reciprocal: a multiply costs a cycle where a divide (or a
     second loop-invariant flag, which LLVM then no longer unswitches) costs the loop its
     speed. For T = 1 the multiply is exact.
+
+    Elements equal to the max (exps of exactly 1) are counted, not added: the float32 block
+    sums then hold only the other exps, so a row whose other exps are all below half an
+    ulp of 1.0 still sums to 1 + their (float64) total, and its max's log-softmax is
+    -1.5e-8, as a float64 sum gives, not an exact 0.
     """
     store = out.size != 0
     mxt = _cast_like(x, mx)
     it = _cast_like(x, inv_t)
+    zero = _cast_like(x, 0.0)
     s = 0.0
     n = x.size
+    at_max = 0
     for off in range(0, n, _EXP_BLK):
         # slices, indexed from 0: an index that starts at ``off`` could be negative as far as
         # LLVM knows, and numba's wraparound for negative indexes then stops vectorization
         xb = x[off:min(n, off + _EXP_BLK)]
         ob = out[off:off + xb.size] if store else out[:0]
-        bs = _cast_like(x, 0.0)
+        bs = zero
         for j in range(xb.size):
-            e = _exp_native((xb[j] - mxt) * it)
+            d = (xb[j] - mxt) * it
+            e = _exp_native(d)
             if store:
                 ob[j] = e
-            bs += e
+            if d == zero:
+                at_max += 1
+            else:
+                bs += e
         s += np.float64(bs)
-    return s
+    return s + at_max
 
 
 @_linked(**_SUM_OPTS)

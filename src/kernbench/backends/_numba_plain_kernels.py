@@ -453,14 +453,15 @@ def ce_logits_rows(x, targets, ignore_index, eps, losses):
 
 @njit(**PARALLEL)
 def gaussian_kl(mu1, sigma1, mu2, sigma2, out):
-    """out = (log s2 - log s1) + ((s1/s2)^2 + ((m1-m2)/s2)^2) / 2 - 1/2 over 1-D arrays, in
-    float64: the log of each sigma and squares of quotients, so nothing overflows."""
+    """out = (log s2 - log s1) + ((r - 1)(r + 1) + t^2) / 2 with r = s1/s2, t = (m1-m2)/s2,
+    over 1-D arrays, in float64: the log of each sigma and squares of quotients, so nothing
+    overflows, and r^2 - 1 as a product, so equal sigmas add no rounding."""
     for i in prange(out.size):
         s1 = np.float64(sigma1[i])
         s2 = np.float64(sigma2[i])
         r = s1 / s2
         t = (np.float64(mu1[i]) - np.float64(mu2[i])) / s2
-        out[i] = ((math.log(s2) - math.log(s1)) + (r * r + t * t) / 2.0) - 0.5
+        out[i] = (math.log(s2) - math.log(s1)) + ((r - 1.0) * (r + 1.0) + t * t) / 2.0
 
 
 @njit(**PARALLEL)

@@ -224,12 +224,16 @@ class Kernels(Protocol):
         """
 
     def gaussian_kl(self, mu1, sigma1, mu2, sigma2, out) -> None:
-        """out = (log s2 - log s1) + ((s1/s2)**2 + ((m1-m2)/s2)**2) / 2 - 1/2, elementwise.
+        """out = (log s2 - log s1) + ((r - 1)(r + 1) + t**2) / 2, elementwise, where
+        r = s1/s2 and t = (m1-m2)/s2: the spec's log(s2/s1) + (s1² + (m1-m2)²)/(2 s2²) - 1/2.
 
         The log of each sigma, never of ``s2 / s1`` (which overflows float32 for s1 = 0.1,
-        s2 = 3.4e38, where the true value is about 89.7), and squares of quotients, never of a
-        sigma (``s1**2`` overflows for sigmas above 1.8e19 in float32). Equal inputs give
-        exactly 0.
+        s2 = 3.4e38, where the true value is about 90.5), and squares of quotients, never of a
+        sigma (``s1**2`` overflows for sigmas above 1.8e19 in float32). ``r**2 - 1`` is formed
+        as the product ``(r - 1)(r + 1)``, whose factor ``r - 1`` is exact near 1, never as
+        ``r*r + ... - 1/2``: with equal sigmas that sum cancels in float32 (``1 + 6e-9 - 1``
+        is 0), while the product leaves ``t**2 / 2`` intact, so float32 and float64
+        evaluations agree on which results are exactly 0. Equal inputs give exactly 0.
 
         Inputs are already broadcast to out's shape (possibly zero-stride views) and cast to
         out's dtype; ``out`` is C-contiguous.

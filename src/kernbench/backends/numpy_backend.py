@@ -369,15 +369,16 @@ class NumpyBackend(Backend):
         np.log(sigma2, out=out)  # log s2 - log s1: s2 / s1 may overflow (contract)
         np.log(sigma1, out=tmp)
         out -= tmp
+        np.divide(sigma1, sigma2, out=quad)  # r^2 - 1 as q (q + 2), q = r - 1 (exact near 1)
+        quad -= dt(1)
+        np.add(quad, dt(2), out=tmp)
+        quad *= tmp
         np.subtract(mu1, mu2, out=tmp)
         tmp /= sigma2
         tmp *= tmp
-        np.divide(sigma1, sigma2, out=quad)
-        quad *= quad
         quad += tmp
         quad *= dt(0.5)
         out += quad
-        out -= dt(0.5)
 
     @_quiet
     def gaussian_entropy(self, sigma, out) -> None:

@@ -624,15 +624,15 @@ class PythonBackend(Backend):
                     s1 = s1_get(i)
                     s2 = s2_get(i)
                     d = m1_get(i) - m2_get(i)
-                    # log s2 - log s1 and squared quotients: nothing overflows (contract)
+                    # log s2 - log s1, quotients and (r - 1)(r + 1) for r^2 - 1 (contract)
                     try:
                         r = s1 / s2
                         t = d / s2
-                        value = ((log(s2) - log(s1)) + (r * r + t * t) / 2.0) - 0.5
+                        value = (log(s2) - log(s1)) + ((r - 1.0) * (r + 1.0) + t * t) / 2.0
                     except (ZeroDivisionError, ValueError):
                         r = _div(s1, s2)
                         t = _div(d, s2)
-                        value = ((_log(s2) - _log(s1)) + (r * r + t * t) / 2.0) - 0.5
+                        value = (_log(s2) - _log(s1)) + ((r - 1.0) * (r + 1.0) + t * t) / 2.0
                     o_v[i] = value
 
     def gaussian_entropy(self, sigma, out) -> None:
