@@ -146,6 +146,31 @@ def test_cross_entropy_logits_matches(fast_backend, rng, dtype):
     _both(fast_backend, info.cross_entropy_logits, rng.standard_normal((100, 7)), many)
 
 
+@pytest.mark.parametrize("rows", range(1, 11))
+def test_mean_loss_is_numpys_sum_of_the_row_losses(backend, rng, rows):
+    """The mean over the rows not ignored is np.add.reduce of the per-row losses over their
+    count, bit for bit (a few rows are summed as Python floats in NumPy's order), -0.0,
+    infinite and huge losses included."""
+    x = rng.standard_normal((rows, 5)) * 30
+    t = rng.integers(0, 5, size=rows)
+    t[rows // 2] = -100
+    if rows > 3:
+        x[1] = [1e308, -1e308, 0.0, 0.0, 0.0]   # a loss near 2e308 beside others: inf or not
+        t[1] = 1
+        x[3, 2] = -np.inf                          # an infinite loss
+        t[3] = 2
+    losses = info.cross_entropy_logits(x, t, reduction="none", backend=backend)
+    kept = int(np.count_nonzero(t != -100))
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = float(np.add.reduce(losses)) / kept if kept else np.nan  # all ignored: NaN
+    got = info.cross_entropy_logits(x, t, backend=backend)
+    assert got == want or (np.isnan(got) and np.isnan(want))
+    with np.errstate(over="ignore"):
+        want_ppl = np.exp(want)
+    got_ppl = info.perplexity(x, t, backend=backend)
+    assert got_ppl == pytest.approx(want_ppl, rel=1e-15, nan_ok=True)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gaussians_match(fast_backend, rng, dtype):
     mu1, mu2 = rng.standard_normal((2, 3, 4)).astype(dtype)

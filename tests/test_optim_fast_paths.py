@@ -18,8 +18,8 @@ pytestmark = pytest.mark.skipif("numba" not in kb.available_backends(),
                                 reason="numba is not available here")
 
 
-def _pair(cls, dtype, rng, **hyper):
-    p = rng.standard_normal(10).astype(dtype)
+def _pair(cls, dtype, rng, n=10, **hyper):
+    p = rng.standard_normal(n).astype(dtype)
     flat, wide = p.copy(), p.reshape(1, -1).copy()
     return (cls([flat], backend="numba", **hyper), cls([wide], backend="numba", **hyper),
             flat, wide)
@@ -28,10 +28,11 @@ def _pair(cls, dtype, rng, **hyper):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cls", [Adam, AdamW])
 @pytest.mark.parametrize("hyper", [{}, {"amsgrad": True}, {"maximize": True, "weight_decay": 0.1}])
-def test_lone_tensor_matches_the_general_path(rng, dtype, cls, hyper):
-    fast, general, flat, wide = _pair(cls, dtype, rng, **hyper)
+@pytest.mark.parametrize("n", [10, 40_000])  # the packed serial kernel; the parallel one
+def test_lone_tensor_matches_the_general_path(rng, dtype, cls, hyper, n):
+    fast, general, flat, wide = _pair(cls, dtype, rng, n, **hyper)
     for step in range(6):
-        g = rng.standard_normal(10).astype(dtype)
+        g = rng.standard_normal(n).astype(dtype)
         if step == 3:  # a schedule changes the hyperparameters between steps
             for opt in (fast, general):
                 opt.param_groups[0]["lr"] = 0.05
@@ -56,6 +57,19 @@ def test_signed_zero_hyperparameters_are_not_mixed_up(rng):
         general.step([g.reshape(1, -1)])
         assert fast.state[0]["exp_avg"].tobytes() == general.state[0]["exp_avg"].tobytes()
         assert flat.tobytes() == wide.tobytes()
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+def test_lone_tensor_without_a_grad_is_left_alone(rng, cls):
+    p = rng.standard_normal(10)
+    before = p.copy()
+    opt = cls([p], backend="numba", lr=0.1)
+    opt.step([None])
+    assert opt.state[0] == {}
+    np.testing.assert_array_equal(p, before)
+    opt.step([np.ones(10)])
+    opt.step((None,))
+    assert opt.state[0]["step"] == 1
 
 
 @pytest.mark.parametrize("cls", [Adam, AdamW, SGD])

@@ -257,6 +257,9 @@ class Adam(Optimizer):
         all of them, so a backend can update a whole model in one compiled call."""
         glist = self._check_grads(grads)
         h = self._checked_hyper()
+        if len(glist) == 1:  # one tensor: the general path's columns, without their lists
+            self._step_one(glist[0], h)
+            return
         todo = [i for i, g in enumerate(glist) if g is not None]
         if not todo:
             return
@@ -279,6 +282,31 @@ class Adam(Optimizer):
         for j, i in enumerate(todo):
             self._adopt(i, new[j], self.state_arrays)
             self.state[i]["step"] = columns[5][j]
+
+    def _step_one(self, g, h: dict) -> None:
+        """step() of an optimizer that holds one param: the same adam_steps call."""
+        if g is None:
+            return
+        st, p = self.state[0], self._params[0]
+        m = st.get("exp_avg")
+        if m is None:
+            m = self._state_array(st, "exp_avg", p)
+        v = st.get("exp_avg_sq")
+        if v is None:
+            v = self._state_array(st, "exp_avg_sq", p)
+        amsgrad = h["amsgrad"]
+        vmax = self._state_array(st, "max_exp_avg_sq", p) if amsgrad else None
+        step = st.get("step", 0) + 1
+        beta1, beta2 = h["betas"]
+        new = self.backend.adam_steps([p], [g], [m], [v], [vmax], lr=h["lr"], beta1=beta1,
+                                      beta2=beta2, eps=h["eps"],
+                                      weight_decay=h["weight_decay"],
+                                      decoupled=self.decoupled, amsgrad=amsgrad,
+                                      maximize=h["maximize"], steps=[step],
+                                      cache=self._backend_cache)[0]
+        if new[0] is not p or new[1] is not m or new[2] is not v or new[3] is not vmax:
+            self._adopt(0, new, self.state_arrays)  # new arrays (an immutable backend)
+        st["step"] = step
 
 
 class AdamW(Adam):
