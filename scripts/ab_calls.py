@@ -36,6 +36,22 @@ def cases() -> dict:
         "softmax numba-plain f64 64x15625":
             lambda: info.softmax(logits, backend="numba-plain"),
     }
+    logits32 = logits.astype(np.float32)
+    small = logits32[:4, :2500]  # 1e4 elements
+    m32, s32 = rng.standard_normal(1_000_000).astype(np.float32), sigma[:1_000_000]
+    out.update({
+        "log_softmax numba f32 64x15625": lambda: info.log_softmax(logits32, backend="numba"),
+        "softmax numba f32 4x2500": lambda: info.softmax(small, backend="numba"),
+        "cross_entropy_logits numba f32 64x15625":
+            lambda: info.cross_entropy_logits(logits32, np.arange(64), backend="numba"),
+        "gaussian_kl numpy f32 1e6":
+            lambda: info.gaussian_kl(m32, s32, m32[::-1], s32[::-1], backend="numpy"),
+        "gaussian_kl numba f32 1e6":
+            lambda: info.gaussian_kl(m32, s32, m32[::-1], s32[::-1], backend="numba"),
+    })
+    small_opt = Adam([rng.standard_normal(10_000).astype(np.float32)], backend="numba")
+    small_grads = [rng.standard_normal(10_000).astype(np.float32)]
+    out["Adam numba f32 1e4"] = lambda: small_opt.step(small_grads)
     for backend in ("numba", "numba-plain"):
         params = [rng.standard_normal(1_000_000).astype(np.float32)]
         opt = Adam(params, lr=1e-3, backend=backend)
