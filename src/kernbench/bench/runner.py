@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 import kernbench as kb
-from kernbench.backends.interface import PEER_F32_TOLERANCE, TOLERANCES
+from kernbench.backends.interface import TOLERANCES, peer_f32_tolerance
 from kernbench.bench import peers as pr
 from kernbench.bench.cases import synchronized
 from kernbench.bench.compile_probe import measure_compile
@@ -119,11 +119,12 @@ class RunSettings:
                 "timing": self.policy.as_dict()}
 
 
-def tolerance(dtype: str, target_kind: str) -> tuple[float, float]:
+def tolerance(dtype: str, target_kind: str, reduced: int = 1) -> tuple[float, float]:
     """(rtol, atol) a target's result is held to against numpy's: the contract's
-    TOLERANCES by dtype, the looser PEER_F32_TOLERANCE for a float32 peer."""
+    TOLERANCES by dtype; for a float32 peer whose result sums ``reduced`` elements, the looser
+    :func:`~kernbench.backends.interface.peer_f32_tolerance`."""
     if target_kind == "peer" and dtype == "float32":
-        return PEER_F32_TOLERANCE
+        return peer_f32_tolerance(reduced)
     return TOLERANCES[dtype]
 
 
@@ -259,7 +260,8 @@ def _validate(case, target, kind, dtype, reference, reference_error) -> tuple:
     if reference is None:
         return "ok", (f"not validated: the {REFERENCE_BACKEND} reference failed "
                       f"({reference_error})"), None
-    agree, max_err, why = compare_values(value, reference, *tolerance(dtype, kind))
+    reduced = math.prod(case.shape) if case.workload.reduces_all else 1
+    agree, max_err, why = compare_values(value, reference, *tolerance(dtype, kind, reduced))
     if not agree:
         return "wrong-result", why, max_err
     return "ok", None, max_err

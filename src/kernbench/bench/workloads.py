@@ -134,6 +134,9 @@ class Workload:
     #: log, exp or cos evaluations per element: 0 marks a memory-bound kernel (held against
     #: the bandwidth); above 0 the kernel is also held against the measured log/exp rate
     transcendentals_per_element: float = 0.0
+    #: the result is one sum over every element (a norm, an entropy): a float32 peer's rounding
+    #: grows with the count (see :func:`~kernbench.backends.interface.peer_f32_tolerance`)
+    reduces_all: bool = False
 
     @property
     def memory_bound(self) -> bool:
@@ -300,31 +303,32 @@ _RECORDS = [
              notes="one fixed size; per-tensor overhead shows", footprint_per_element=4),
     Workload("clip_grad_norm", "global-norm gradient clipping (norm, then scale in place)",
              "vector", _build_clip, bytes_per_element=3, flops_per_element=3, peers=_TORCH_CLIP,
-             mutates=("grads",), reset_between_repeats=True, footprint_per_element=1),
+             mutates=("grads",), reset_between_repeats=True, footprint_per_element=1,
+             reduces_all=True),
     Workload("entropy", "Shannon entropy of a 1-D distribution", "vector",
              _function_case(info.entropy, _one_p,
                             {"torch.entr": pc.torch_entr_sum, "scipy.stats": pc.scipy_entropy}),
              bytes_per_element=1, flops_per_element=4, peers=("torch.entr", "scipy.stats"),
-             transcendentals_per_element=1),
+             transcendentals_per_element=1, reduces_all=True),
     Workload("cross_entropy", "cross-entropy H(p, q) of two 1-D distributions", "vector",
              _function_case(info.cross_entropy, _p_and_q), bytes_per_element=2,
-             flops_per_element=5, transcendentals_per_element=1),
+             flops_per_element=5, transcendentals_per_element=1, reduces_all=True),
     Workload("kl_divergence", "KL(p || q) of two 1-D distributions", "vector",
              _function_case(info.kl_divergence, _p_and_q,
                             {"scipy.rel_entr": pc.scipy_rel_entr_sum, "scipy.stats": pc.scipy_kl}),
              bytes_per_element=2, flops_per_element=6, peers=("scipy.rel_entr", "scipy.stats"),
-             transcendentals_per_element=1),
+             transcendentals_per_element=1, reduces_all=True),
     Workload("js_divergence", "Jensen-Shannon divergence of two 1-D distributions", "vector",
              _function_case(info.js_divergence, _p_and_q, {"scipy.spatial": pc.scipy_js}),
              bytes_per_element=4, flops_per_element=14, peers=("scipy.spatial",),
              notes="two passes (sums, then terms): 4 reads per element",
-             footprint_per_element=2, transcendentals_per_element=2),
+             footprint_per_element=2, transcendentals_per_element=2, reduces_all=True),
     Workload("mutual_information", "I(X;Y) of an n x n joint table", "joint",
              _function_case(info.mutual_information, _joint), bytes_per_element=1,
-             flops_per_element=5, transcendentals_per_element=1),
+             flops_per_element=5, transcendentals_per_element=1, reduces_all=True),
     Workload("conditional_entropy", "H(Y|X) of an n x n joint table", "joint",
              _function_case(info.conditional_entropy, _joint), bytes_per_element=1,
-             flops_per_element=4, transcendentals_per_element=1),
+             flops_per_element=4, transcendentals_per_element=1, reduces_all=True),
     Workload("softmax", "softmax over the last axis of (N, V) logits", "logits",
              _function_case(info.softmax, _logits,
                             {"torch.softmax": pc.torch_rowwise("softmax"),
