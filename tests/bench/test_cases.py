@@ -3,14 +3,50 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from kernbench.bench.cases import CLIP_COPY_BYTES
+from kernbench.bench.timing import TimingPolicy, warm_up
 from kernbench.bench.workloads import WORKLOADS
 
 
 def test_clip_case_resets_its_grads():
     case = WORKLOADS["clip_grad_norm"].make(1000, "float64", seed=0)
-    before = case.work[0].copy()
+    before = case.copies[0][0].copy()
     case.call("numpy")()
-    assert not np.array_equal(case.work[0], before)
+    assert not np.array_equal(case.copies[0][0], before)
     case.reset()
-    np.testing.assert_array_equal(case.work[0], before)
+    np.testing.assert_array_equal(case.copies[0][0], before)
+
+
+@pytest.mark.parametrize("target", ["numpy", "numba"])
+def test_each_clip_between_two_resets_scales_a_pristine_copy_of_its_own(target):
+    """A sample of several clips must time the same work each call: every call after a reset
+    finds unclipped grads (the same norm) and scales them, its own copy each time."""
+    case = WORKLOADS["clip_grad_norm"].make(1000, "float64", seed=0)
+    k = case.calls_per_reset
+    assert 1 < k and k * 8000 <= CLIP_COPY_BYTES
+    fn = case.call(target)
+    pristine = case.pristine[0].copy()
+    for _ in range(2):  # and again after a reset
+        norms = [float(fn()) for _ in range(k)]
+        assert norms == [norms[0]] * k and norms[0] > case.max_norm
+        for work in case.copies:
+            assert not np.array_equal(work[0], pristine)
+        case.reset()
+        for work in case.copies:
+            np.testing.assert_array_equal(work[0], pristine)
+
+
+def test_a_large_clip_case_keeps_one_copy_and_one_call_per_sample():
+    case = WORKLOADS["clip_grad_norm"].make(10**6, "float64", seed=0)
+    assert case.calls_per_reset == 1 and len(case.copies) == 1
+
+
+def test_warm_up_gives_a_case_needing_resets_at_most_one_call_per_copy():
+    policy = TimingPolicy(target_sample_s=1.0)
+    resets = []
+    _, _, number = warm_up(lambda: None, policy, True, lambda: resets.append(1), 7)
+    assert number == 7 and resets
+    _, _, number = warm_up(lambda: None, policy, True, lambda: None)
+    assert number == 1

@@ -46,6 +46,9 @@ class Case:
     """
 
     needs_reset = False
+    #: calls a sample may make between two resets (each on inputs of its own); 1 unless the
+    #: case holds several copies of what it mutates
+    calls_per_reset = 1
 
     def __init__(self, workload: Workload, shape: Shape, dtype: np.dtype):
         self.workload = workload
@@ -241,60 +244,96 @@ class OptimizerCase(Case):
         return np.concatenate([np.asarray(a).reshape(-1) for a in current_params()])
 
 
+#: A clip_grad_norm case keeps this many bytes of copies of its grads at most (and at most
+#: :data:`CLIP_MAX_COPIES` copies): all are restored before a sample, outside the timed region,
+#: and the sample's calls each scale a copy of their own. One call per sample, as a reset
+#: between calls would force, left 26 of 42 clip cases at 1e3-1e5 elements flagged noisy (a
+#: 6-80 us call alone is at the mercy of one interrupt). 4 MiB of copies stay within the
+#: last-level cache (32 MiB here) and were just written by the reset, as grads are just
+#: written by a backward pass: the warm regime still describes them.
+CLIP_COPY_BYTES = 4 * 2**20
+CLIP_MAX_COPIES = 512
+
+
 class ClipCase(Case):
-    """clip_grad_norm scales the grads in place: they are restored before every repeat."""
+    """clip_grad_norm scales the grads in place: they are restored before every sample, and a
+    sample of fast calls gives each call its own copy (``calls_per_reset`` of them)."""
 
     needs_reset = True
 
     def __init__(self, workload, shape, dtype, grads: list[np.ndarray], max_norm: float):
         super().__init__(workload, shape, dtype)
         self.pristine = grads
-        self.work = [g.copy() for g in grads]
+        nbytes = max(1, sum(g.nbytes for g in grads))
+        self.calls_per_reset = int(max(1, min(CLIP_MAX_COPIES, CLIP_COPY_BYTES // nbytes)))
+        self.copies = [[g.copy() for g in grads] for _ in range(self.calls_per_reset)]
         self.max_norm = max_norm
-        self._device_work: list = []  # (device, grads a target scales, their pristine copies)
+        self._device_work: list = []  # (device, copies of the grads a target scales, pristine)
+        self._cursors: list = []  # per prepared call: [index of the copy its next call scales]
 
     def input_arrays(self):
         return list(self.pristine)
 
     def reset(self):
-        for w, g in zip(self.work, self.pristine):
-            np.copyto(w, g)
-        for device, work, pristine in self._device_work:
-            for w, g in zip(work, pristine):
-                device.copy_into(w, g)
+        for work in self.copies:
+            for w, g in zip(work, self.pristine):
+                np.copyto(w, g)
+        for device, copies, pristine in self._device_work:
+            for work in copies:
+                for w, g in zip(work, pristine):
+                    device.copy_into(w, g)
+        for cursor in self._cursors:
+            cursor[0] = 0
 
     def _prepare(self, target, kept: bool = True):
         """(a callable doing one clip, a callable giving the grads it scales as NumPy arrays).
 
-        A target taking device arrays gets its own device grads, restored by ``reset()`` from
-        device copies of the pristine ones unless ``kept=False`` (a call made only once).
+        The callable scales copy 0 of the grads, then copy 1, ... in the order of its calls
+        since the last ``reset()`` (a call made only once, ``kept=False``, has copy 0 alone).
+        A target taking device arrays gets its own device copies, restored by ``reset()``
+        from a device copy of the pristine grads.
         """
-        work, max_norm = self.work, self.max_norm
-        current = lambda: work  # noqa: E731
+        copies, max_norm = (self.copies if kept else self.copies[:1]), self.max_norm
         place = self.placement(target)
         if place is not None:
-            work = [place.to_device(g) for g in self.pristine]
+            copies = [[place.to_device(g) for g in self.pristine] for _ in copies]
             if kept:
-                self._device_work.append((place, work,
+                self._device_work.append((place, copies,
                                           [place.to_device(g) for g in self.pristine]))
-            current = lambda: [place.to_host(w) for w in work]  # noqa: E731
+            current = lambda: [place.to_host(w) for w in copies[0]]  # noqa: E731
+        else:
+            current = lambda: copies[0]  # noqa: E731
+        cursor = [0]
+        if kept:
+            self._cursors.append(cursor)
+        count = len(copies)
+
+        def next_copy():
+            i = cursor[0]
+            cursor[0] = i + 1
+            return i % count  # past the last copy (a calibration without resets): wrap
+
         if self.is_peer(target):
             torch = pr.torch()
             holders = []
-            for w in work:
-                grad = pr.to_torch(w)  # shares memory with ``work``, so reset() restores it
-                holder = torch.empty_like(grad)  # never written: clipping reads only .grad
-                holder.grad = grad
-                holders.append(holder)
+            for work in copies:
+                tensors = []
+                for w in work:
+                    grad = pr.to_torch(w)  # shares memory with the copy: reset() restores it
+                    holder = torch.empty_like(grad)  # never written: clipping reads only .grad
+                    holder.grad = grad
+                    tensors.append(holder)
+                holders.append(tensors)
             foreach = pr.TORCH_OPTIMIZER_FORMS[target].get("foreach", False)
 
             def torch_clip():
-                return torch.nn.utils.clip_grad_norm_(holders, max_norm, foreach=foreach)
+                return torch.nn.utils.clip_grad_norm_(holders[next_copy()], max_norm,
+                                                      foreach=foreach)
 
             return torch_clip, current
 
         def clip():
-            return optim.clip_grad_norm(work, max_norm, backend=target)
+            return optim.clip_grad_norm(copies[next_copy()], max_norm, backend=target)
 
         return clip, current
 

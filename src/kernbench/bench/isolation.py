@@ -214,7 +214,8 @@ def _serve(conn, group: str, threads: int, environment: dict | None = None) -> N
                     if status == "ok":
                         try:
                             fn = case.call(target, warm=False)
-                            first, _, number = warm_up(fn, policy, case.needs_reset, case.reset)
+                            first, _, number = warm_up(fn, policy, case.needs_reset, case.reset,
+                                                      case.calls_per_reset)
                             calls[target], numbers[target] = fn, number
                         except TimeoutError as exc:
                             status, why = "timeout", str(exc)

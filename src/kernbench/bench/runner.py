@@ -347,7 +347,8 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
             queued = case.call(target, warm=False, synchronize=False)
             waiting = synchronized(queued, case.synchronizer(target))
             # the first call, on the host's clock, waits for the device: compile time shows
-            first, _, number = warm_up(waiting, settings.policy, case.needs_reset, case.reset)
+            first, _, number = warm_up(waiting, settings.policy, case.needs_reset, case.reset,
+                                      case.calls_per_reset)
             device = case.device(target)
         except TimeoutError as exc:
             finish(target, kind, "timeout", str(exc))

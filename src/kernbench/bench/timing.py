@@ -10,7 +10,9 @@
   13%, 50 ms 1% (entropy, Adam and softmax, 1e3 to 1e6, both dtypes, one run each); a target
   still gets ``min_total_s`` of samples, so a run takes about as long. The quick policy keeps
   10 ms samples: it is a smoke run, not a published one. Calls that mutate their
-  inputs and need a reset are timed one per sample, reset in between.
+  inputs are reset before every sample, outside the timed region; a sample makes one call per
+  copy of the inputs the case holds (``calls_per_reset``: clip_grad_norm keeps up to 4 MiB of
+  copies of its grads, see :mod:`kernbench.bench.cases`), one call where it holds one.
 * The garbage collector is off while a case is sampled (as in timeit and pyperf), so that a
   collection triggered by one target's allocations is not charged to whichever call runs next;
   it is collected before sampling starts and switched back on after.
@@ -186,9 +188,11 @@ class Contestant:
 
 
 def warm_up(fn: Callable[[], object], policy: TimingPolicy, needs_reset: bool,
-            reset: Callable[[], None]) -> tuple[float, float, int]:
+            reset: Callable[[], None], calls_per_reset: int = 1) -> tuple[float, float, int]:
     """Call twice (the first call holds any JIT or lazy set-up); return first, estimate, number.
 
+    A case that needs resets gets at most ``calls_per_reset`` calls per sample (the copies
+    of its inputs it holds), as many as the estimate says fill ``target_sample_s``.
     Raises TimeoutError when the first call alone is past ``call_timeout_s``.
     """
     reset()
@@ -197,7 +201,11 @@ def warm_up(fn: Callable[[], object], policy: TimingPolicy, needs_reset: bool,
         raise TimeoutError(f"first call took {first:.1f} s > {policy.call_timeout_s:.0f} s")
     reset()
     estimate = time_once(fn)
-    if needs_reset or estimate >= policy.target_sample_s:
+    reset()
+    if needs_reset:
+        return first, estimate, min(max(1, calls_per_reset),
+                                    calls_per_sample(estimate, policy, needs_reset=False))
+    if estimate >= policy.target_sample_s:
         return first, estimate, 1
     return first, estimate, calibrate_number(fn, policy)
 
