@@ -25,7 +25,7 @@ def test_each_clip_between_two_resets_scales_a_pristine_copy_of_its_own(target):
     finds unclipped grads (the same norm) and scales them, its own copy each time."""
     case = WORKLOADS["clip_grad_norm"].make(1000, "float64", seed=0)
     k = case.calls_per_reset
-    assert 1 < k and k * 8000 <= CLIP_COPY_BYTES
+    assert k > 1 and k * 8000 <= CLIP_COPY_BYTES
     fn = case.call(target)
     pristine = case.pristine[0].copy()
     for _ in range(2):  # and again after a reset

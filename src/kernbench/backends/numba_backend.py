@@ -9,8 +9,8 @@ runtime of :mod:`kernbench.backends._numba_runtime` (``tuned`` or ``plain``, see
 
 Under numba's ``workqueue`` threading layer, which is not thread-safe, the kernels' parallel
 calls take one lock, so calls from several Python threads never run two parallel regions at
-once; the ``tbb`` layer (``pip install tbb``, ``NUMBA_THREADING_LAYER=tbb``) runs them side by
-side.
+once; the ``tbb`` layer (numba's first choice, installed with this package where the ``tbb``
+wheel exists) and the ``omp`` layer run them side by side.
 """
 
 from __future__ import annotations
