@@ -1,5 +1,8 @@
 """Times a fixed set of public calls in this interpreter and prints {case: seconds} as JSON.
 
+Also run alone, once per numba threading layer, each in a fresh process:
+``NUMBA_THREADING_LAYER=omp python scripts/ab_calls.py`` (then ``tbb``).
+
 Run by scripts/ab-trees.sh once per source tree (``PYTHONPATH=<tree>/src``), alternately, so
 that two commits are compared side by side on one machine: the minimum of 7 timeit repeats per
 case, each case called once first (compiling or loading numba's cache is never timed).
@@ -26,6 +29,10 @@ def cases() -> dict:
     out = {
         "entropy python f64 1e4": lambda: info.entropy(p4, backend="python"),
         "entropy numpy f64 1e5": lambda: info.entropy(p5, backend="numpy"),
+        # numba-plain runs prange at every size: what a parallel region costs to start (the
+        # threading layer's price, NUMBA_THREADING_LAYER=omp|tbb); the tuned numba runs it serially
+        "entropy numba-plain f64 1e4": lambda: info.entropy(p4, backend="numba-plain"),
+        "entropy numba f64 1e4": lambda: info.entropy(p4, backend="numba"),
         "entropy numba-plain f64 1e5": lambda: info.entropy(p5, backend="numba-plain"),
         "entropy numba f64 1e6": lambda: info.entropy(p6, backend="numba"),
         "MI numba f64 3162x3162": lambda: info.mutual_information(joint, backend="numba"),
