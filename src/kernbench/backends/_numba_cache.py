@@ -47,8 +47,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 #: any of them changes the key. A new module with ``cache=True`` functions calling these
 #: helpers must be listed (and must decorate them with :func:`_numba_runtime.njit`).
 SOURCES = ("_numba_cache.py", "_numba_runtime.py", "_numba_math.py", "_numba_kernels.py",
-           "_dask_kernels.py", "_numba_elementwise.py", "_updates.py", "_finals.py",
-           "interface.py")
+           "_numba_tasks.py", "_numba_softmax.py", "_dask_kernels.py", "_numba_elementwise.py",
+           "_updates.py", "_finals.py", "interface.py")
 
 _lock = threading.RLock()
 _dirs: dict = {}
