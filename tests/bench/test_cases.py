@@ -38,6 +38,27 @@ def test_each_clip_between_two_resets_scales_a_pristine_copy_of_its_own(target):
             np.testing.assert_array_equal(work[0], pristine)
 
 
+def test_a_clip_reset_restores_the_copies_scaled_since_the_last_one_and_no_others():
+    """A sample of one call (asv's) must find its copy just written, not evicted by restores of
+    copies no call touched; a calibration that wrapped past the last copy restores them all."""
+    case = WORKLOADS["clip_grad_norm"].make(1000, "float64", seed=0)
+    k = case.calls_per_reset
+    fn = case.call("numpy")
+    pristine = case.pristine[0]
+    marker = np.full_like(pristine, 7.0)
+    fn(), fn()  # copies 0 and 1
+    np.copyto(case.copies[2][0], marker)  # untouched by a call: a reset must leave it alone
+    case.reset()
+    for i in (0, 1):
+        np.testing.assert_array_equal(case.copies[i][0], pristine)
+    np.testing.assert_array_equal(case.copies[2][0], marker)
+    for _ in range(k + 1):  # past the last copy: every copy was scaled
+        fn()
+    case.reset()
+    for work in case.copies:
+        np.testing.assert_array_equal(work[0], pristine)
+
+
 def test_a_large_clip_case_keeps_one_copy_and_one_call_per_sample():
     case = WORKLOADS["clip_grad_norm"].make(10**6, "float64", seed=0)
     assert case.calls_per_reset == 1 and len(case.copies) == 1

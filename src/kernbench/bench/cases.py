@@ -245,12 +245,12 @@ class OptimizerCase(Case):
 
 
 #: A clip_grad_norm case keeps this many bytes of copies of its grads at most (and at most
-#: :data:`CLIP_MAX_COPIES` copies): all are restored before a sample, outside the timed region,
-#: and the sample's calls each scale a copy of their own. One call per sample, as a reset
-#: between calls would force, left 26 of 42 clip cases at 1e3-1e5 elements flagged noisy (a
-#: 6-80 us call alone is at the mercy of one interrupt). 4 MiB of copies stay within the
-#: last-level cache (32 MiB here) and were just written by the reset, as grads are just
-#: written by a backward pass: the warm regime still describes them.
+#: :data:`CLIP_MAX_COPIES` copies): the sample's calls each scale a copy of their own, and the
+#: copies scaled are restored before the next sample, outside the timed region. One call per
+#: sample, as a reset between calls would force, left 26 of 42 clip cases at 1e3-1e5 elements
+#: flagged noisy (a 6-80 us call alone is at the mercy of one interrupt). 4 MiB of copies stay
+#: within the last-level cache (32 MiB here) and were just written by the reset, as grads are
+#: just written by a backward pass: the warm regime still describes them.
 CLIP_COPY_BYTES = 4 * 2**20
 CLIP_MAX_COPIES = 512
 
@@ -268,21 +268,30 @@ class ClipCase(Case):
         self.calls_per_reset = int(max(1, min(CLIP_MAX_COPIES, CLIP_COPY_BYTES // nbytes)))
         self.copies = [[g.copy() for g in grads] for _ in range(self.calls_per_reset)]
         self.max_norm = max_norm
-        self._device_work: list = []  # (device, copies of the grads a target scales, pristine)
-        self._cursors: list = []  # per prepared call: [index of the copy its next call scales]
+        # (device, copies of the grads a target scales, pristine, its call's cursor)
+        self._device_work: list = []
+        # per prepared host call: [index of the copy its next call scales]
+        self._host_cursors: list = []
 
     def input_arrays(self):
         return list(self.pristine)
 
     def reset(self):
-        for work in self.copies:
+        """Restore the copies scaled since the last reset (copy 0 always: a call made once
+        scales it untracked), no others: a sample of one call then finds its copy just
+        written, as the grads of a backward pass are, not pushed out of L1 and L2 by the
+        restores of copies it never touches."""
+        used = max([c[0] for c in self._host_cursors], default=0)
+        for work in self.copies[:max(1, used)]:
             for w, g in zip(work, self.pristine):
                 np.copyto(w, g)
-        for device, copies, pristine in self._device_work:
-            for work in copies:
+        for device, copies, pristine, cursor in self._device_work:
+            for work in copies[:max(1, cursor[0])]:
                 for w, g in zip(work, pristine):
                     device.copy_into(w, g)
-        for cursor in self._cursors:
+        for cursor in self._host_cursors:
+            cursor[0] = 0
+        for *_, cursor in self._device_work:
             cursor[0] = 0
 
     def _prepare(self, target, kept: bool = True):
@@ -295,17 +304,17 @@ class ClipCase(Case):
         """
         copies, max_norm = (self.copies if kept else self.copies[:1]), self.max_norm
         place = self.placement(target)
+        cursor = [0]
         if place is not None:
             copies = [[place.to_device(g) for g in self.pristine] for _ in copies]
             if kept:
                 self._device_work.append((place, copies,
-                                          [place.to_device(g) for g in self.pristine]))
+                                          [place.to_device(g) for g in self.pristine], cursor))
             current = lambda: [place.to_host(w) for w in copies[0]]  # noqa: E731
         else:
+            if kept:
+                self._host_cursors.append(cursor)
             current = lambda: copies[0]  # noqa: E731
-        cursor = [0]
-        if kept:
-            self._cursors.append(cursor)
         count = len(copies)
 
         def next_copy():
