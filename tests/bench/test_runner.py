@@ -111,13 +111,14 @@ def test_cluster_backends_are_timed_in_a_pass_of_their_own(monkeypatch):
     """No target is timed while a cluster backend's processes are up: every case first runs
     without the cluster backends, then the cluster backends alone, and each case's records
     stay together in the results, in the order of the targets."""
-    calls = []
+    calls, sample_s = [], []
 
     def fake_run_case(wl, shape, dtype, settings, budget, llc, flusher, workers, only=None,
                       exclude=()):
         targets = [b for b in settings.backends
                    if b not in exclude and (only is None or b in only)]
         calls.append((wl.name, tuple(targets)))
+        sample_s.append(settings.policy.target_sample_s)
         return [{"kernel": wl.name, "dtype": dtype, "target": t, "status": "ok"}
                 for t in targets]
 
@@ -128,6 +129,12 @@ def test_cluster_backends_are_timed_in_a_pass_of_their_own(monkeypatch):
     kernels = settings.kernels
     assert calls == ([(k, ("numpy", "python")) for k in kernels]
                      + [(k, ("dask",)) for k in kernels])
+    # the cluster pass samples longer (TimingPolicy.for_cluster); the settings record both
+    policy = settings.policy
+    assert sample_s == ([policy.target_sample_s] * len(kernels)
+                        + [policy.cluster_sample_s] * len(kernels))
+    assert policy.cluster_sample_s > policy.target_sample_s
+    assert results["settings"]["timing"]["cluster_sample_s"] == policy.cluster_sample_s
     assert [(c["kernel"], c["target"]) for c in results["cases"]] == [
         (k, t) for k in kernels for t in ("numpy", "python", "dask")]
 

@@ -39,6 +39,34 @@ def test_calls_per_sample_reach_the_target_sample_time(monkeypatch):
                                                max_calls_per_sample=16)) == 16
 
 
+def test_calibration_starts_from_the_estimate_and_stops_at_a_quarter_sample(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    made = []
+
+    def call():  # 2**-13 s a call: 128 of them fill a 2**-6 s sample
+        clock.now += 2.0 ** -13
+        made.append(1)
+
+    policy = TimingPolicy(target_sample_s=2.0 ** -6)
+    assert calibrate_number(call, policy, start=16) == 128
+    assert len(made) == 16 + 32  # 32 calls last a quarter sample: scaled from there
+    made.clear()
+    _, estimate, number = timing.warm_up(call, policy, False, lambda: None)
+    assert number == 128 and estimate == 2.0 ** -13
+    assert len(made) == 2 + 16 + 32  # two warm-up calls, then from an eighth of the estimate
+
+
+def test_collect_and_freeze_sets_the_survivors_aside_and_a_run_hands_them_back(tiny_results):
+    # the module's run (conftest) froze after every case and handed everything back at its end
+    assert tiny_results["cases"] and gc.get_freeze_count() == 0
+    try:
+        timing.collect_and_freeze()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
 def test_warm_up_takes_one_call_per_sample_when_inputs_need_a_reset(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(timing.time, "perf_counter", clock)

@@ -180,7 +180,7 @@ def _serve(conn, group: str, threads: int, environment: dict | None = None) -> N
         os.environ.clear()
         os.environ.update(environment)
     from kernbench.bench import runner as rn
-    from kernbench.bench.timing import HOST_CLOCK, warm_up
+    from kernbench.bench.timing import HOST_CLOCK, collect_and_freeze, warm_up
     from kernbench.bench.workloads import WORKLOADS
 
     if group == "torch":
@@ -237,7 +237,7 @@ def _serve(conn, group: str, threads: int, environment: dict | None = None) -> N
                 conn.send(("ok", seconds))
             elif verb == "release":
                 case, calls, numbers = None, {}, {}
-                gc.collect()
+                collect_and_freeze()
                 conn.send(("ok", None))
             else:
                 conn.send(("error", f"unknown request {verb!r}"))

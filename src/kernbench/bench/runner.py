@@ -35,7 +35,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -58,6 +58,7 @@ from kernbench.bench.timing import (
     CacheFlusher,
     Contestant,
     TimingPolicy,
+    collect_and_freeze,
     sample_cold,
     sample_interleaved,
     summarize,
@@ -501,14 +502,17 @@ def run_benchmarks(settings: RunSettings, command: str = "",
     blocks: list[list[dict]] = [[] for _ in steps]
     try:
         for k, selection in enumerate(passes):
+            # the cluster pass samples longer (TimingPolicy.for_cluster says why)
+            timed = (replace(settings, policy=settings.policy.for_cluster())
+                     if "only" in selection else settings)
             for i, (wl, dtype, shape) in enumerate(steps):
                 if progress:
                     label = f" ({', '.join(cluster)})" if "only" in selection else ""
                     progress(k * len(steps) + i, total,
                              f"{wl.name} {dtype} {size_label(shape)}{label}")
-                blocks[i] += run_case(wl, shape, dtype, settings, budget, llc, flusher, workers,
+                blocks[i] += run_case(wl, shape, dtype, timed, budget, llc, flusher, workers,
                                       **selection)
-                gc.collect()  # large inputs of the case just done go before the next is made
+                collect_and_freeze()  # the case's inputs go before the next case is made
                 pr.release_cuda_memory()
         cases = [record for block in blocks for record in block]
         after = process_settings()  # the threading layer is known once a region ran
@@ -520,6 +524,7 @@ def run_benchmarks(settings: RunSettings, command: str = "",
             if record.get("process") in machine["contestant_settings"]:
                 record["contestant_settings"] = machine["contestant_settings"][record["process"]]
     finally:
+        gc.unfreeze()  # what collect_and_freeze set aside is the collector's again
         if workers:
             workers.close()
     if "dask" in settings.backends and not backend_problem("dask"):
