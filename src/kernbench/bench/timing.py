@@ -88,9 +88,15 @@ class TimingPolicy:
         time. With 50 ms samples (one to a few calls) 61 of 163 dask medians of a full run
         were flagged noisy. The mean of more calls per sample moves less with each mode
         switch: over 300 single calls of that entropy, IQR / median was 0.66 for one call a
-        sample, 0.22 for four, 0.08 for sixteen.
+        sample, 0.22 for four, 0.08 for sixteen. With 0.25 s samples, 37 of 167 were flagged
+        (``kernbench run --preset full --backends numpy,dask --no-peers --no-compile``).
+
+        A noisy cluster target gets no extra samples (``noisy_samples`` is ``min_samples``):
+        more samples of a bimodal latency make its IQR better known, not smaller, and at a
+        quarter of a second each they doubled the time of the dask pass.
         """
-        return replace(self, target_sample_s=max(self.target_sample_s, self.cluster_sample_s))
+        return replace(self, target_sample_s=max(self.target_sample_s, self.cluster_sample_s),
+                       noisy_samples=self.min_samples)
 
 
 QUICK_POLICY = TimingPolicy(min_samples=5, max_samples=30, min_total_s=0.05, case_budget_s=3.0,
