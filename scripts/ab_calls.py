@@ -11,12 +11,11 @@ case, each case called once first (compiling or loading numba's cache is never t
 from __future__ import annotations
 
 import json
-import time
 import timeit
 
 import numpy as np
 
-from kernbench import info, optim
+from kernbench import info
 from kernbench.optim import Adam
 
 
@@ -64,37 +63,12 @@ def cases() -> dict:
         params = [rng.standard_normal(1_000_000).astype(np.float32)]
         opt = Adam(params, lr=1e-3, backend=backend)
         out[f"Adam {backend} f32 1e6"] = lambda opt=opt: opt.step(grads)
-    # numpy's clip_grad_norm (its norm is np.dot: OpenBLAS's threads) timed alone and in
-    # batches that each follow a numba clip_grad_norm (a parallel region at 1e5) untimed, as
-    # the runner's round-robin times one target right after another: the threading layer's
-    # idle workers (NUMBA_THREADING_LAYER=omp|tbb) run beside whatever comes next.
-    numpy_grads = [rng.standard_normal(100_000)]
-    numba_grads = [rng.standard_normal(100_000)]
-    clip_numpy = lambda: optim.clip_grad_norm(numpy_grads, 1e9, backend="numpy")  # noqa: E731
-    clip_numba = lambda: optim.clip_grad_norm(numba_grads, 1e9, backend="numba")  # noqa: E731
-    out["clip numpy f64 1e5"] = clip_numpy
-    out["clip numpy f64 1e5 after numba's"] = (clip_numba, clip_numpy)
     return out
-
-
-def _after(before, fn, number: int) -> float:
-    """Seconds per call of ``number`` back-to-back calls of fn right after one untimed before()."""
-    before()
-    start = time.perf_counter()
-    for _ in range(number):
-        fn()
-    return (time.perf_counter() - start) / number
 
 
 def main() -> None:
     seconds = {}
     for name, fn in cases().items():
-        if isinstance(fn, tuple):  # (untimed call before each batch, timed call)
-            before, fn = fn
-            before(), fn()
-            number, _ = timeit.Timer(fn).autorange()  # >= 0.2 s; a batch as the runner's 50 ms
-            seconds[name] = min(_after(before, fn, max(1, number // 4)) for _ in range(7))
-            continue
         fn()
         timer = timeit.Timer(fn)
         number, _ = timer.autorange()
