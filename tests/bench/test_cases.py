@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kernbench.bench import timing
 from kernbench.bench.cases import CLIP_COPY_BYTES
-from kernbench.bench.timing import TimingPolicy, warm_up
+from kernbench.bench.timing import Contestant, TimingPolicy, time_sample, warm_up
 from kernbench.bench.workloads import WORKLOADS
 
 
@@ -64,10 +65,37 @@ def test_a_large_clip_case_keeps_one_copy_and_one_call_per_sample():
     assert case.calls_per_reset == 1 and len(case.copies) == 1
 
 
-def test_warm_up_gives_a_case_needing_resets_at_most_one_call_per_copy():
+def test_a_sample_of_a_case_needing_resets_runs_over_its_copies_between_resets(monkeypatch):
+    """A sample lasts target_sample_s whatever the copies: runs of at most calls_per_reset
+    calls, each after a reset that is not timed, together one sample."""
+    clock = {"now": 0.0}
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock["now"])
     policy = TimingPolicy(target_sample_s=1.0)
-    resets = []
-    _, _, number = warm_up(lambda: None, policy, True, lambda: resets.append(1), 7)
-    assert number == 7 and resets
-    _, _, number = warm_up(lambda: None, policy, True, lambda: None)
-    assert number == 1
+    events = []
+
+    def call():
+        clock["now"] += 0.125
+        events.append("call")
+
+    def reset():
+        clock["now"] += 10.0  # a reset's time never reaches the sample
+        events.append("reset")
+
+    _, estimate, number = warm_up(call, policy, True, reset)
+    assert estimate == 0.125 and number == 8  # eight calls fill the one-second sample
+    events.clear()
+    c = Contestant("t", call, number, [])
+    assert time_sample(c, reset, True, calls_per_reset=3) == 0.125
+    assert events == ["reset", "call", "call", "call"] * 2 + ["reset", "call", "call"]
+    events.clear()
+    assert time_sample(c, reset, False) == 0.125 and "reset" not in events
+
+
+def test_a_clip_sample_scales_a_pristine_copy_with_every_call():
+    case = WORKLOADS["clip_grad_norm"].make(1000, "float64", seed=0)
+    fn = case.call("numpy")
+    norms = []
+    c = Contestant("numpy", lambda: norms.append(float(fn())), 2 * case.calls_per_reset + 1, [])
+    time_sample(c, case.reset, True, case.calls_per_reset)
+    assert len(norms) == c.number and norms == [norms[0]] * c.number
+    assert norms[0] > case.max_norm  # every call found unclipped grads

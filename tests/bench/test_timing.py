@@ -67,15 +67,16 @@ def test_collect_and_freeze_sets_the_survivors_aside_and_a_run_hands_them_back(t
         gc.unfreeze()
 
 
-def test_warm_up_takes_one_call_per_sample_when_inputs_need_a_reset(monkeypatch):
+def test_warm_up_of_a_case_needing_resets_fills_a_sample_by_the_estimate(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(timing.time, "perf_counter", clock)
 
     def call():
-        clock.now += 1e-5
+        clock.now += 2.0 ** -13
 
-    first, estimate, number = timing.warm_up(call, TimingPolicy(), True, lambda: None)
-    assert number == 1 and first == estimate == 1e-5
+    policy = TimingPolicy(target_sample_s=2.0 ** -6)
+    first, estimate, number = timing.warm_up(call, policy, True, lambda: None)
+    assert number == 128 and first == estimate == 2.0 ** -13  # no calibration without resets
 
 
 def test_the_garbage_collector_is_off_while_sampling_and_back_on_after():

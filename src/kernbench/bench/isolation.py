@@ -81,6 +81,7 @@ class RemoteClock:
 
     timer = "host"
     on_device = False
+    resets_itself = True  # the worker resets its own copy of the case between runs of calls
 
     def __init__(self, worker: Worker, name: str, batch: int = BATCH):
         self.worker, self.name, self.batch = worker, name, batch
@@ -180,7 +181,7 @@ def _serve(conn, group: str, threads: int, environment: dict | None = None) -> N
         os.environ.clear()
         os.environ.update(environment)
     from kernbench.bench import runner as rn
-    from kernbench.bench.timing import HOST_CLOCK, collect_and_freeze, warm_up
+    from kernbench.bench.timing import Contestant, collect_and_freeze, time_sample, warm_up
     from kernbench.bench.workloads import WORKLOADS
 
     if group == "torch":
@@ -214,8 +215,7 @@ def _serve(conn, group: str, threads: int, environment: dict | None = None) -> N
                     if status == "ok":
                         try:
                             fn = case.call(target, warm=False)
-                            first, _, number = warm_up(fn, policy, case.needs_reset, case.reset,
-                                                      case.calls_per_reset)
+                            first, _, number = warm_up(fn, policy, case.needs_reset, case.reset)
                             calls[target], numbers[target] = fn, number
                         except TimeoutError as exc:
                             status, why = "timeout", str(exc)
@@ -228,10 +228,10 @@ def _serve(conn, group: str, threads: int, environment: dict | None = None) -> N
                 seconds = []
                 gc.disable()  # as in the runner's own sampling
                 try:
+                    timed = Contestant(target, calls[target], number, [])
                     for _ in range(count):
-                        if case.needs_reset:
-                            case.reset()
-                        seconds.append(HOST_CLOCK.time_calls(calls[target], number))
+                        seconds.append(time_sample(timed, case.reset, case.needs_reset,
+                                                   case.calls_per_reset))
                 finally:
                     gc.enable()
                 conn.send(("ok", seconds))

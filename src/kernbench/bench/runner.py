@@ -348,8 +348,7 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
             queued = case.call(target, warm=False, synchronize=False)
             waiting = synchronized(queued, case.synchronizer(target))
             # the first call, on the host's clock, waits for the device: compile time shows
-            first, _, number = warm_up(waiting, settings.policy, case.needs_reset, case.reset,
-                                      case.calls_per_reset)
+            first, _, number = warm_up(waiting, settings.policy, case.needs_reset, case.reset)
             device = case.device(target)
         except TimeoutError as exc:
             finish(target, kind, "timeout", str(exc))
@@ -381,7 +380,7 @@ def run_case(wl: Workload, shape: tuple, dtype: str, settings: RunSettings,
 
     try:
         sample_interleaved([c for c, _, _ in contestants], settings.policy, case.reset,
-                           case.needs_reset)
+                           case.needs_reset, case.calls_per_reset)
         cold_samples = _sample_cold_regime(wl, contestants, fits_llc, settings, case, flusher)
     finally:
         for group in remote:
