@@ -245,19 +245,20 @@ class OptimizerCase(Case):
 
 
 #: A clip_grad_norm case keeps this many bytes of copies of its grads at most (and at most
-#: :data:`CLIP_MAX_COPIES` copies): the sample's calls each scale a copy of their own, and the
-#: copies scaled are restored before the next sample, outside the timed region. One call per
-#: sample, as a reset between calls would force, left 26 of 42 clip cases at 1e3-1e5 elements
-#: flagged noisy (a 6-80 us call alone is at the mercy of one interrupt). 4 MiB of copies stay
-#: within the last-level cache (32 MiB here) and were just written by the reset, as grads are
-#: just written by a backward pass: the warm regime still describes them.
+#: :data:`CLIP_MAX_COPIES` copies): a run of calls scales a copy each, and the copies scaled are
+#: restored before the next run, outside the timed region; a sample is as many runs as fill it
+#: (:func:`kernbench.bench.timing.time_sample`). One call per sample, as a reset between calls
+#: would force, left 26 of 42 clip cases at 1e3-1e5 elements flagged noisy (a 6-80 us call
+#: alone is at the mercy of one interrupt). 4 MiB of copies stay within the last-level cache
+#: (32 MiB here) and were just written by the reset, as grads are just written by a backward
+#: pass: the warm regime still describes them.
 CLIP_COPY_BYTES = 4 * 2**20
 CLIP_MAX_COPIES = 512
 
 
 class ClipCase(Case):
-    """clip_grad_norm scales the grads in place: they are restored before every sample, and a
-    sample of fast calls gives each call its own copy (``calls_per_reset`` of them)."""
+    """clip_grad_norm scales the grads in place: they are restored before every run of calls,
+    and a run of fast calls gives each call its own copy (``calls_per_reset`` of them)."""
 
     needs_reset = True
 
