@@ -84,12 +84,10 @@ class TimingPolicy:
         """This policy with the cluster backends' longer samples (``cluster_sample_s``).
 
         A call through a Dask cluster (scheduler, worker processes, their event loops) takes
-        from 3 ms to 2 s here, and its latency jumps between modes: an entropy of 1e4 elements
-        took 11 or 20 ms a call, a 64x156 log-softmax 2-6 or 65-70 ms, for tens of calls at a
-        time. With 50 ms samples (one to a few calls) 61 of 163 dask medians of a full run
-        were flagged noisy. The mean of more calls per sample moves less with each mode
-        switch: over 300 single calls of that entropy, IQR / median was 0.66 for one call a
-        sample, 0.22 for four, 0.08 for sixteen. With 0.25 s samples, 37 of 167 were flagged
+        from 3 ms to 2 s here, and its latency jumps between a fast and a slow mode for tens
+        of calls at a time; the mean of more calls per sample moves less with each switch.
+        With 50 ms samples (one to a few calls) 61 of 163 dask medians of a full run were
+        flagged noisy; with 0.25 s samples, 37 of 167
         (``kernbench run --preset full --backends numpy,dask --no-peers --no-compile``).
 
         A noisy cluster target still gets its extra samples (up to ``noisy_samples``): the IQR
@@ -106,14 +104,15 @@ FULL_POLICY = TimingPolicy()
 
 
 def collect_and_freeze() -> None:
-    """Collect the garbage, then move every surviving object to the collector's permanent
-    generation (``gc.freeze``), between cases: the next collection scans only what was made
-    since. With numba's compiled kernels, torch and scipy loaded, a full collection of the
-    runner's 250,000 tracked objects took 0.17 s; three of them per case (before the warm
-    and the cold samples, after the case) were 12.5 s of a 129 s run (entropy, Adam and
-    softmax, the full preset). Survivors between cases are the run's own long-lived state
-    (modules, compiled kernels, records), never a case's inputs; ``gc.unfreeze()`` at the end
-    of a run hands them back to the collector."""
+    """Collect the garbage, then move every surviving object to the collector's permanent generation
+    (``gc.freeze``), between cases: the next collection scans only what was made since. With
+    numba's compiled kernels, torch and scipy loaded, a full collection of the runner's 250,000
+    tracked objects took 0.17 s; three of them per case (before the warm and the cold samples,
+    after the case) were 12.5 s of a 129 s run (``python -m cProfile -m kernbench run --preset
+    full --kernels entropy,adam_step,softmax --backends python,numpy,numba-plain,numba
+    --no-compile``). Survivors between cases are the run's own long-lived state (modules,
+    compiled kernels, records), never a case's inputs; ``gc.unfreeze()`` at the end of a run
+    hands them back to the collector."""
     gc.collect()
     gc.freeze()
 
@@ -256,7 +255,7 @@ def calibrate_number(fn: Callable[[], object], policy: TimingPolicy, start: int 
 
     ``start``: the first count tried, an eighth of what one timed call predicts (warm_up's
     estimate). Doubling from 1 up to a whole sample spent about two samples' time on each
-    target of each case: 18.8 s of a 129 s run (entropy, Adam and softmax, full preset).
+    target of each case: 18.8 s of the 129 s run profiled in :func:`collect_and_freeze`.
     """
     number = max(1, min(int(start), policy.max_calls_per_sample))
     while True:
